@@ -1,0 +1,73 @@
+// Package eventlog is the sequenced, durable event log of SecureVision
+// Events, stored in Pebble. It is the only package that imports Pebble.
+//
+// # Model
+//
+// The log is a sequence of records. The log assigns each record its id:
+// ids start at 1, are contiguous within one Append call, strictly increase
+// along the log and are never reused (the next id survives restarts and
+// trims). A record is the canonical JSON of one event plus a small binary
+// header (type, ts_ms, source) so that readers can filter without decoding
+// JSON, and an optional blob (the snapshot JPEG).
+//
+// The id is the cursor of every reader: REST pages and WebSocket replay.
+//
+// # Writes: one writer goroutine, group commit
+//
+// Append hands its records to the single writer goroutine. The writer drains
+// every request that is waiting (up to maxBatchBytes), assigns ids, splices
+// id and created_at into each record's JSON, asks the Indexer (the
+// projections package) for the index entries of each record, and applies
+// everything as ONE Pebble batch with Sync. It does not wait for the fsync
+// itself: Pebble's ApplyNoSyncWait makes the batch visible in the memtable
+// and the syncer goroutine waits for the WAL fsync (Batch.SyncWait), so the
+// writer builds the next batch while the previous one syncs. Requests are
+// answered, the committed watermark advanced and subscribers notified, in
+// log order, only after the fsync.
+//
+// Readers never see past the committed watermark (LastID): a record that is
+// applied but not yet synced is invisible, so nothing read can be lost by a
+// crash. A failed apply or sync is sticky: every later Append and Update
+// returns the same error and Err reports it (health turns false).
+//
+// Update runs a function on the writer goroutine with exclusive access (no
+// append interleaves): retention uses it so that what it computes from the
+// indexes is still true when its deletions commit.
+//
+// # Key layout (format version 1)
+//
+// All keys share one Pebble keyspace; the first byte names the family.
+// Integers are big-endian so that byte order is numeric order.
+//
+//	'L' id:u64                 -> record: hdr | canonical JSON
+//	'P' id:u64                 -> snapshot blob (JPEG), only if present
+//	'M' name                   -> metadata:
+//	    "Mversion"             -> u64 format version (1)
+//	    "Mlow"                 -> u64 low-water id: no record below it exists
+//	                              and no reader seeks below it (range
+//	                              tombstones make such seeks slow)
+//	    "Mnext"                -> u64 next id to assign (survives trims)
+//	'I' ...                    -> index families owned by package projections
+//	                              (see projections/doc.go), written in the same
+//	                              batch as their records
+//	'Z' ...                    -> per-block summaries owned by projections
+//
+// The record header (hdr) is:
+//
+//	+--------+--------+-------------+--------+---------------+
+//	| ver=1  | type   | ts_ms (u64) | srclen | source bytes  |  then JSON
+//	| 1 byte | 1 byte | 8 bytes     | 1 byte | srclen bytes  |
+//	+--------+--------+-------------+--------+---------------+
+//
+// The JSON is stored once, in its final form:
+//
+//	{"id":N,"type":"…","ts_ms":T,"frame_source_id":"…","created_at":"…","payload":{…}}
+//
+// so readers send stored bytes without re-encoding. created_at is assigned
+// per batch by the writer, never decreasing along the log.
+//
+// # Concurrency
+//
+// Append, Update, Get, NewIter, State and Close are safe for concurrent use.
+// Iterators are not: one goroutine per iterator.
+package eventlog

@@ -1,0 +1,636 @@
+package eventlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors returned by the log.
+var (
+	ErrClosed = errors.New("eventlog: closed")
+	ErrEmpty  = errors.New("eventlog: append of no records")
+)
+
+// maxBatchBytes bounds one group commit. A single Append is never split (it
+// must stay atomic), so a batch holds at least one request; beyond that the
+// writer stops adding requests once the batch passes this size, which keeps
+// commit latency for the requests behind it predictable.
+const maxBatchBytes = 32 << 20
+
+// syncDepth is how many applied batches may wait for their fsync while the
+// writer builds the next one. Pebble groups concurrent syncs itself; more
+// depth only adds memory.
+const syncDepth = 4
+
+// Record is one event handed to Append. Head holds the JSON members that
+// come after "id" and before "created_at", Tail those after "created_at",
+// both without surrounding commas; the writer splices the assigned id and
+// created_at in between.
+type Record struct {
+	Type   uint8
+	TsMs   int64
+	Source string
+	Head   []byte
+	Tail   []byte
+	Blob   []byte
+}
+
+// Entry is a committed record as readers and subscribers see it. JSON is
+// the stored canonical JSON; it must not be modified.
+type Entry struct {
+	ID        uint64
+	Type      uint8
+	TsMs      int64
+	Source    string
+	CreatedMs int64
+	JSON      []byte
+	HasBlob   bool
+}
+
+// Batch is a committed group of entries, in id order, delivered to the
+// OnCommit hook after the fsync.
+type Batch struct {
+	Entries []Entry
+}
+
+// Writer receives the extra keys (index entries) of a batch.
+type Writer interface {
+	Set(key, value []byte) error
+	Delete(key []byte) error
+	DeleteRange(start, end []byte) error
+}
+
+// Indexer adds the index entries of a record to the batch that appends it.
+// It runs on the writer goroutine: Index once per record in id order, then
+// Finish once per batch (for per-batch summaries).
+type Indexer interface {
+	Index(w Writer, e *Entry) error
+	Finish(w Writer) error
+}
+
+// Options configure Open.
+type Options struct {
+	// URL is "memory://", "pebble:///abs/dir", "pebble://rel/dir" or a bare
+	// directory path.
+	URL string
+	// FS overrides the file system (tests: vfs.NewCrashableMem); Dir is then
+	// the directory within it.
+	FS vfs.FS
+	// Indexer writes projections in the same batch; may be nil.
+	Indexer Indexer
+	// OnCommit is called on the syncer goroutine, in log order, after each
+	// batch is durable. It must not block.
+	OnCommit func(Batch)
+	// Logger receives lifecycle messages; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the log's metrics; nil skips registration.
+	Registerer prometheus.Registerer
+	// Now is the clock for created_at; nil means time.Now.
+	Now func() time.Time
+	// ReadOnly opens the store without writing (verify).
+	ReadOnly bool
+}
+
+// ParseURL turns a store URL into (dir, memory). sqlite URLs are refused.
+func ParseURL(u string) (dir string, memory bool, err error) {
+	switch {
+	case u == "memory://" || u == "memory:":
+		return "", true, nil
+	case strings.HasPrefix(u, "sqlite:"):
+		return "", false, fmt.Errorf("sqlite is not supported: the store is Pebble; use a pebble:// URL such as %q", sqliteToPebble(u))
+	case strings.HasPrefix(u, "pebble://"):
+		dir = strings.TrimPrefix(u, "pebble://")
+	case strings.Contains(u, "://"):
+		return "", false, fmt.Errorf("unsupported store URL scheme in %q: use pebble:///abs/dir, pebble://rel/dir, a directory path or memory://", u)
+	default:
+		dir = u
+	}
+	if dir == "" {
+		return "", false, fmt.Errorf("store URL %q names no directory", u)
+	}
+	return dir, false, nil
+}
+
+func sqliteToPebble(u string) string {
+	p := strings.TrimPrefix(strings.TrimPrefix(u, "sqlite:"), "//")
+	p = strings.TrimSuffix(strings.TrimSuffix(p, ".db"), ".sqlite")
+	if p == "" || p == "/" {
+		p = "data/events"
+	}
+	return "pebble://" + p
+}
+
+type appendReq struct {
+	recs []Record
+	// exclusive, when set, makes this an Update request.
+	exclusive func(*Tx) error
+	done      chan appendResp
+}
+
+type appendResp struct {
+	first, last uint64
+	err         error
+}
+
+type pending struct {
+	b       *pebble.Batch
+	reqs    []*appendReq
+	firsts  []uint64
+	entries []Entry
+	start   time.Time
+}
+
+// Log is the durable event log.
+type Log struct {
+	db     *pebble.DB
+	opts   Options
+	logger *slog.Logger
+	now    func() time.Time
+	m      *logMetrics
+
+	reqs    chan *appendReq
+	syncq   chan *pending
+	quit    chan struct{}
+	writerD chan struct{}
+	syncerD chan struct{}
+
+	// mu guards closed; Append holds it shared while enqueueing so that
+	// Close can wait for in-flight senders before stopping the writer.
+	mu struct {
+		sync.RWMutex
+		closed bool
+	}
+	closeOnce sync.Once
+	closeErr  error
+
+	sticky atomic.Pointer[error]
+	low    atomic.Uint64 // low-water id: every record < low is gone
+	last   atomic.Uint64 // committed (synced) watermark
+	// Writer-goroutine state.
+	next      uint64
+	createdMs int64
+}
+
+// Open opens (or creates) the log.
+func Open(opts Options) (*Log, error) {
+	dir := "events"
+	fs := opts.FS
+	if fs == nil {
+		d, mem, err := ParseURL(opts.URL)
+		if err != nil {
+			return nil, err
+		}
+		if mem {
+			fs = vfs.NewMem()
+		} else {
+			fs, dir = vfs.Default, d
+		}
+	} else if opts.URL != "" {
+		dir = opts.URL
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	popts := &pebble.Options{
+		FS:       fs,
+		ReadOnly: opts.ReadOnly,
+		Logger:   pebbleLogger{logger},
+		// The log is written in id order: larger memtables mean fewer,
+		// larger flushes for the append-heavy workload.
+		MemTableSize: 64 << 20,
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
+	}
+	l := &Log{
+		db: db, opts: opts, logger: logger, now: opts.Now,
+		reqs:    make(chan *appendReq, 1024),
+		syncq:   make(chan *pending, syncDepth),
+		quit:    make(chan struct{}),
+		writerD: make(chan struct{}),
+		syncerD: make(chan struct{}),
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if err := l.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	l.m = newLogMetrics(opts.Registerer, l)
+	if opts.ReadOnly {
+		close(l.writerD)
+		close(l.syncerD)
+	} else {
+		go l.writer()
+		go l.syncer()
+	}
+	logger.Info("event log open", "dir", dir, "low_id", l.low.Load(), "last_id", l.last.Load())
+	return l, nil
+}
+
+// load reads the metadata and the last record to restore the sequence.
+func (l *Log) load() error {
+	get := func(k []byte) (uint64, bool, error) {
+		v, c, err := l.db.Get(k)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		defer c.Close()
+		n, err := u64(v)
+		return n, true, err
+	}
+	ver, ok, err := get(keyVersion)
+	if err != nil {
+		return fmt.Errorf("eventlog: read version: %w", err)
+	}
+	if ok && ver != FormatVersion {
+		return fmt.Errorf("eventlog: store format version %d, this binary reads %d", ver, FormatVersion)
+	}
+	if !ok && !l.opts.ReadOnly {
+		if err := l.db.Set(keyVersion, u64Bytes(FormatVersion), pebble.Sync); err != nil {
+			return fmt.Errorf("eventlog: write version: %w", err)
+		}
+	}
+	low, _, err := get(keyLow)
+	if err != nil {
+		return fmt.Errorf("eventlog: read low-water id: %w", err)
+	}
+	next, _, err := get(keyNext)
+	if err != nil {
+		return fmt.Errorf("eventlog: read next id: %w", err)
+	}
+	if low == 0 {
+		low = 1
+	}
+	if next == 0 {
+		next = 1
+	}
+	// The last record is authoritative if it is beyond Mnext (it cannot be,
+	// both are written in one batch, but a store is checked, not trusted).
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: LogKey(low), UpperBound: []byte{famLog + 1}})
+	if err != nil {
+		return err
+	}
+	if it.Last() {
+		id, _ := idFromKey(it.Key())
+		if id >= next {
+			next = id + 1
+		}
+		_, _, _, js, err := SplitValue(it.Value())
+		if err == nil {
+			l.createdMs = createdFromJSON(js)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	l.next = next
+	l.low.Store(low)
+	l.last.Store(next - 1)
+	return nil
+}
+
+// createdFromJSON finds created_at in a canonical record (restart only).
+func createdFromJSON(js []byte) int64 {
+	const k = `"created_at":"`
+	i := strings.Index(string(js), k)
+	if i < 0 || len(js) < i+len(k)+24 {
+		return 0
+	}
+	t, err := time.Parse("2006-01-02T15:04:05.000Z", string(js[i+len(k):i+len(k)+24]))
+	if err != nil {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// Err returns the sticky write error, if any.
+func (l *Log) Err() error {
+	if p := l.sticky.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (l *Log) fail(err error) error {
+	err = fmt.Errorf("eventlog: write failed, store is read-only until restart: %w", err)
+	if l.sticky.CompareAndSwap(nil, &err) {
+		l.logger.Error("event log write failed", "err", err)
+		return err
+	}
+	return *l.sticky.Load()
+}
+
+// State is the log's extent: records with ids in [First, Last] may exist
+// (retention may have removed some in between); Last is the newest
+// committed id, 0 when nothing was ever appended.
+type State struct {
+	First uint64
+	Last  uint64
+}
+
+// State returns the current extent.
+func (l *Log) State() State { return State{First: l.low.Load(), Last: l.last.Load()} }
+
+// LastID is the committed watermark.
+func (l *Log) LastID() uint64 { return l.last.Load() }
+
+// Append appends recs atomically and returns their ids after the fsync.
+func (l *Log) Append(ctx context.Context, recs []Record) (first, last uint64, err error) {
+	if len(recs) == 0 {
+		return 0, 0, ErrEmpty
+	}
+	r := &appendReq{recs: recs, done: make(chan appendResp, 1)}
+	if err := l.enqueue(ctx, r); err != nil {
+		return 0, 0, err
+	}
+	// Once enqueued the outcome is decided by the writer; waiting for it
+	// (milliseconds) keeps the caller's answer truthful.
+	resp := <-r.done
+	return resp.first, resp.last, resp.err
+}
+
+// Update runs fn on the writer goroutine with no append interleaving, and
+// commits what it wrote with Sync.
+func (l *Log) Update(ctx context.Context, fn func(*Tx) error) error {
+	r := &appendReq{exclusive: fn, done: make(chan appendResp, 1)}
+	if err := l.enqueue(ctx, r); err != nil {
+		return err
+	}
+	return (<-r.done).err
+}
+
+func (l *Log) enqueue(ctx context.Context, r *appendReq) error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed || l.opts.ReadOnly {
+		return ErrClosed
+	}
+	select {
+	case l.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writer is the single goroutine that assigns ids and applies batches.
+func (l *Log) writer() {
+	defer close(l.writerD)
+	defer close(l.syncq)
+	var batch []*appendReq
+	for {
+		var r *appendReq
+		select {
+		case r = <-l.reqs:
+		case <-l.quit:
+			// Close waited for every sender: what is queued is all there
+			// will be. Commit it, then stop.
+			select {
+			case r = <-l.reqs:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], r)
+		size := reqSize(r)
+	drain:
+		for size < maxBatchBytes && r.exclusive == nil {
+			select {
+			case r2 := <-l.reqs:
+				if r2.exclusive != nil {
+					// Run the pending appends first, then the update.
+					l.commit(batch)
+					batch = append(batch[:0], r2)
+					break drain
+				}
+				batch = append(batch, r2)
+				size += reqSize(r2)
+			default:
+				break drain
+			}
+		}
+		if batch[0].exclusive != nil {
+			l.runExclusive(batch[0])
+			continue
+		}
+		l.commit(batch)
+	}
+}
+
+func reqSize(r *appendReq) int {
+	n := 0
+	for i := range r.recs {
+		n += len(r.recs[i].Head) + len(r.recs[i].Tail) + len(r.recs[i].Blob) + 128
+	}
+	return n
+}
+
+// commit builds and applies one group commit and hands it to the syncer.
+func (l *Log) commit(reqs []*appendReq) {
+	if len(reqs) == 0 {
+		return
+	}
+	if err := l.Err(); err != nil {
+		for _, r := range reqs {
+			r.done <- appendResp{err: err}
+		}
+		return
+	}
+	start := time.Now()
+	created := l.now().UnixMilli()
+	if created < l.createdMs {
+		created = l.createdMs // created_at never decreases along the log
+	}
+	n := 0
+	for _, r := range reqs {
+		n += len(r.recs)
+	}
+	p := &pending{
+		b:       l.db.NewBatch(),
+		reqs:    append([]*appendReq(nil), reqs...),
+		firsts:  make([]uint64, len(reqs)),
+		entries: make([]Entry, 0, n),
+		start:   start,
+	}
+	var stamp [24]byte
+	cstamp := time.UnixMilli(created).UTC().AppendFormat(stamp[:0], "2006-01-02T15:04:05.000Z")
+	id := l.next
+	var err error
+	for i, r := range reqs {
+		p.firsts[i] = id
+		for j := range r.recs {
+			rec := &r.recs[j]
+			v := make([]byte, 0, 11+len(rec.Source)+len(rec.Head)+len(rec.Tail)+80)
+			v = appendHeader(v, rec.Type, rec.TsMs, rec.Source)
+			js := len(v)
+			v = append(v, `{"id":`...)
+			v = strconv.AppendUint(v, id, 10)
+			v = append(v, ',')
+			v = append(v, rec.Head...)
+			v = append(v, `,"created_at":"`...)
+			v = append(v, cstamp...)
+			v = append(v, `",`...)
+			v = append(v, rec.Tail...)
+			v = append(v, '}')
+			if err = p.b.Set(LogKey(id), v, nil); err != nil {
+				break
+			}
+			e := Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, JSON: v[js:], HasBlob: len(rec.Blob) > 0}
+			if e.HasBlob {
+				if err = p.b.Set(SnapshotKey(id), rec.Blob, nil); err != nil {
+					break
+				}
+			}
+			if l.opts.Indexer != nil {
+				if err = l.opts.Indexer.Index(batchWriter{p.b}, &e); err != nil {
+					break
+				}
+			}
+			p.entries = append(p.entries, e)
+			id++
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil && l.opts.Indexer != nil {
+		err = l.opts.Indexer.Finish(batchWriter{p.b})
+	}
+	if err == nil {
+		err = p.b.Set(keyNext, u64Bytes(id), nil)
+	}
+	if err == nil {
+		err = l.db.ApplyNoSyncWait(p.b, pebble.Sync)
+		if err != nil {
+			// Not applied: the batch may be closed without SyncWait.
+			p.b.Close()
+			p.b = nil
+		}
+	}
+	if err != nil {
+		err = l.fail(err)
+		if p.b != nil {
+			p.b.Close()
+		}
+		for _, r := range reqs {
+			r.done <- appendResp{err: err}
+		}
+		return
+	}
+	l.next = id
+	l.createdMs = created
+	l.syncq <- p
+}
+
+// syncer waits for each applied batch's fsync, in order, then publishes.
+func (l *Log) syncer() {
+	defer close(l.syncerD)
+	for p := range l.syncq {
+		err := p.b.SyncWait()
+		p.b.Close()
+		if err != nil {
+			err = l.fail(err)
+		} else if err = l.Err(); err == nil && len(p.entries) > 0 {
+			// An earlier batch failed: nothing after it is acknowledged.
+			last := p.entries[len(p.entries)-1].ID
+			l.last.Store(last)
+			l.m.observeCommit(p, time.Since(p.start))
+			if l.opts.OnCommit != nil {
+				l.opts.OnCommit(Batch{Entries: p.entries})
+			}
+		}
+		for i, r := range p.reqs {
+			if err != nil {
+				r.done <- appendResp{err: err}
+				continue
+			}
+			r.done <- appendResp{first: p.firsts[i], last: p.firsts[i] + uint64(len(r.recs)) - 1}
+		}
+	}
+}
+
+// runExclusive runs an Update on the writer goroutine. Earlier batches may
+// still be syncing; Pebble orders this commit after them.
+func (l *Log) runExclusive(r *appendReq) {
+	if err := l.Err(); err != nil {
+		r.done <- appendResp{err: err}
+		return
+	}
+	tx := &Tx{l: l, b: l.db.NewBatch()}
+	err := r.exclusive(tx)
+	if err == nil && !tx.b.Empty() {
+		if tx.low > 0 {
+			_ = tx.b.Set(keyLow, u64Bytes(tx.low), nil)
+		}
+		if aerr := l.db.Apply(tx.b, pebble.Sync); aerr != nil {
+			err = l.fail(aerr)
+		} else if tx.low > l.low.Load() {
+			l.low.Store(tx.low)
+		}
+	}
+	tx.b.Close()
+	r.done <- appendResp{err: err}
+}
+
+// Close stops the writer after it committed what was queued, then closes
+// Pebble. It is idempotent and returns the first close's errors.
+func (l *Log) Close() error {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.mu.closed = true
+		l.mu.Unlock()
+		close(l.quit)
+		<-l.writerD
+		<-l.syncerD
+		l.m.unregister()
+		l.closeErr = l.db.Close()
+		if l.closeErr != nil {
+			l.closeErr = fmt.Errorf("eventlog: close: %w", l.closeErr)
+		}
+		l.logger.Info("event log closed", "last_id", l.last.Load())
+	})
+	return l.closeErr
+}
+
+type batchWriter struct{ b *pebble.Batch }
+
+func (w batchWriter) Set(k, v []byte) error         { return w.b.Set(k, v, nil) }
+func (w batchWriter) Delete(k []byte) error         { return w.b.Delete(k, nil) }
+func (w batchWriter) DeleteRange(s, e []byte) error { return w.b.DeleteRange(s, e, nil) }
+
+// pebbleLogger routes Pebble's messages to slog. Fatalf keeps Pebble's
+// contract (it must not return) but logs first.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error(msg, "component", "pebble")
+	panic(msg)
+}

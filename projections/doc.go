@@ -1,0 +1,60 @@
+// Package projections keeps the materialized views of the event log: the
+// type, time and source indexes, per-block summaries (a zone map), the
+// rolling five-minute counts behind /health, the query primitive of
+// GET /events, retention and the offline consistency check.
+//
+// Index entries are produced by View.Index on the log's writer goroutine and
+// written in the same Pebble batch as their records, so a crash can never
+// separate a record from its index entries.
+//
+// # Key layout (format version 1; family bytes 'I' and 'Z' of eventlog)
+//
+//	'I' 'y' type:u8 id:u64           -> ""        type index
+//	'I' 't' ts_ms:u64 id:u64         -> type:u8   time index
+//	'I' 's' source 0x00 id:u64       -> ""        source index
+//	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64
+//
+// Integers are big-endian. ts_ms is validated positive at ingest, so its
+// unsigned encoding sorts numerically. Sources are printable, so 0x00
+// terminates them unambiguously.
+//
+// A block is blockSize consecutive ids (block = id / blockSize). Its summary
+// holds the smallest and largest ts_ms of its live records and how many are
+// live. The summaries are loaded into memory at start (10M events are
+// 10k summaries) and serve three purposes:
+//
+//   - queries with since/until skip blocks whose [min_ts, max_ts] misses the
+//     range;
+//   - retention finds the expired prefix of the log without reading it and
+//     the late (out-of-order) expired records beyond it by reading only the
+//     blocks whose min_ts is expired;
+//   - retention counts what it deleted from live counts, not by iteration.
+//
+// # Retention
+//
+// Cleanup runs as one eventlog Update (exclusive with appends, see
+// eventlog.Log.Update). With cutoff = now − retention:
+//
+//  1. the prefix: whole blocks whose max_ts < cutoff, then the records of the
+//     next block up to the first unexpired one. The log prefix, its
+//     snapshots, each type's and each source's index range are deleted with
+//     range deletions; the cost depends on the number of types, sources and
+//     one block, not on the number of records trimmed.
+//  2. late records: every later block with min_ts < cutoff is read and its
+//     expired records are deleted one by one (with their index entries).
+//  3. the time index below cutoff is deleted with one range deletion: every
+//     record it covers was deleted in step 1 or 2.
+//
+// # Rolling counts
+//
+// /health counts events whose ts_ms lies in the last 300 s, per type. The
+// counts live in a ring of per-second buckets fed after each durable commit
+// and rebuilt at start from the time index (only the last 300 s of it: no
+// log replay). Events stamped more than ringAhead seconds in the future are
+// not counted until they are appended again (they are rare clock errors).
+//
+// # Concurrency
+//
+// View is safe for concurrent use. mu guards the zone map and the ring; it
+// is held for memory operations only, never during I/O.
+package projections

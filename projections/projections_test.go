@@ -1,0 +1,393 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/projections"
+)
+
+type ev struct {
+	ID     uint64 `json:"id"`
+	Type   string `json:"type"`
+	TsMs   int64  `json:"ts_ms"`
+	Source string `json:"frame_source_id"`
+}
+
+func query(t *testing.T, v *projections.View, q projections.Query) ([]ev, projections.Page) {
+	t.Helper()
+	body, pg, err := v.Query(q, nil)
+	if err != nil {
+		t.Fatalf("query %+v: %v", q, err)
+	}
+	var out []ev
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("query body is not a JSON array: %v: %s", err, body)
+	}
+	if len(out) != pg.Count {
+		t.Fatalf("page count %d, body has %d", pg.Count, len(out))
+	}
+	return out, pg
+}
+
+func ids(es []ev) []uint64 {
+	out := make([]uint64, len(es))
+	for i, e := range es {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func verifyClean(t *testing.T, l *eventlog.Log) *projections.VerifyReport {
+	t.Helper()
+	rep, err := projections.Verify(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Problems) > 0 {
+		t.Fatalf("verify:\n%s", strings.Join(rep.Problems, "\n"))
+	}
+	return rep
+}
+
+// TestQueryMatchesBruteForce compares every filter combination with a
+// filter over all events, in both directions and across many pages.
+func TestQueryMatchesBruteForce(t *testing.T) {
+	s := storetest.Open(t, storetest.Options{})
+	base := int64(1_700_000_000_000)
+	var all []ev
+	var batch []ingest.Event
+	for i := 0; i < 5000; i++ {
+		src := fmt.Sprintf("cam-%d", i%7)
+		// Mostly increasing time with some late (out-of-order) events.
+		ts := base + int64(i)*1000
+		if i%97 == 0 {
+			ts -= 3_000_000
+		}
+		e := storetest.Face(src, ts, "p")
+		typ := "face_match"
+		if i%3 == 0 {
+			e = storetest.Plate(src, ts, "ABC")
+			typ = "plate_read"
+		}
+		batch = append(batch, e)
+		all = append(all, ev{ID: uint64(i + 1), Type: typ, TsMs: ts, Source: src})
+		if len(batch) == 500 {
+			s.Append(t, batch...)
+			batch = nil
+		}
+	}
+	cases := []projections.Query{
+		{Limit: 100},
+		{Limit: 100, Asc: true},
+		{Limit: 37, Type: projections.TypePlate},
+		{Limit: 50, Source: "cam-3"},
+		{Limit: 50, Source: "cam-3", Type: projections.TypeFace, Asc: true},
+		{Limit: 20, HasSince: true, Since: base + 4_000_000},
+		{Limit: 20, HasSince: true, Since: base + 1_000_000, HasUntil: true, Until: base + 1_500_000, Asc: true},
+		{Limit: 200, HasUntil: true, Until: base + 10_000},
+		{Limit: 10, Type: projections.TypePlate, HasSince: true, Since: base + 100_000, Source: "cam-1"},
+		{Limit: 1000, After: 4990, Asc: true},
+		{Limit: 10, Before: 3},
+		{Limit: 10, Source: "nope"},
+	}
+	for _, q := range cases {
+		t.Run(fmt.Sprintf("%+v", q), func(t *testing.T) {
+			var want []uint64
+			for _, e := range all {
+				if q.Type != 0 && projections.TypeCode(e.Type) != q.Type ||
+					q.Source != "" && e.Source != q.Source ||
+					q.HasSince && e.TsMs <= q.Since || q.HasUntil && e.TsMs > q.Until ||
+					e.ID <= q.After || q.Before > 0 && e.ID >= q.Before {
+					continue
+				}
+				want = append(want, e.ID)
+			}
+			if !q.Asc {
+				for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
+					want[i], want[j] = want[j], want[i]
+				}
+			}
+			// Walk all pages with the cursor.
+			var got []uint64
+			qq := q
+			for pages := 0; ; pages++ {
+				es, pg := query(t, s.View, qq)
+				got = append(got, ids(es)...)
+				if !pg.More {
+					break
+				}
+				if q.Asc {
+					qq.After = pg.Cursor
+				} else {
+					qq.Before = pg.Cursor
+				}
+				if pages > 10000 {
+					t.Fatal("pagination does not end")
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("got %d ids, want %d\n got %v\nwant %v", len(got), len(want), head(got), head(want))
+			}
+		})
+	}
+	// Reverse writes the same page in the other order.
+	fwd, _ := query(t, s.View, projections.Query{Limit: 5, After: 10, Asc: true})
+	rev, _ := query(t, s.View, projections.Query{Limit: 5, After: 10, Asc: true, Reverse: true})
+	if fmt.Sprint(ids(fwd)) != "[11 12 13 14 15]" || fmt.Sprint(ids(rev)) != "[15 14 13 12 11]" {
+		t.Fatalf("reverse: %v / %v", ids(fwd), ids(rev))
+	}
+}
+
+func head(x []uint64) []uint64 {
+	if len(x) > 20 {
+		return x[:20]
+	}
+	return x
+}
+
+// TestRetentionPrefixUsesRangeDeletions trims a large expired prefix and
+// checks that it wrote a handful of range deletions and no point deletes.
+func TestRetentionPrefixUsesRangeDeletions(t *testing.T) {
+	s := storetest.Open(t, storetest.Options{})
+	now := time.Now()
+	old := now.Add(-40 * 24 * time.Hour).UnixMilli()
+	for b := 0; b < 20; b++ {
+		evs := make([]ingest.Event, 1000)
+		for i := range evs {
+			evs[i] = storetest.Plate(fmt.Sprintf("cam-%d", i%5), old+int64(b*1000+i), "OLD1")
+			evs[i].Snapshot = nil
+		}
+		s.Append(t, evs...)
+	}
+	fresh := s.Append(t, storetest.Face("cam-0", now.UnixMilli(), "new"), storetest.Plate("cam-9", now.UnixMilli(), "NEW"))
+	cutoff := now.Add(-30 * 24 * time.Hour).UnixMilli()
+	n, err := s.View.Cleanup(context.Background(), cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.View.LastCleanup()
+	if n != 20000 {
+		t.Fatalf("deleted %d, want 20000", n)
+	}
+	if st.PointDeletes != 0 {
+		t.Fatalf("prefix trim wrote %d point deletions", st.PointDeletes)
+	}
+	// log + snapshots + 2 types + 6 sources + time index + summaries.
+	if st.RangeDeletes == 0 || st.RangeDeletes > 16 {
+		t.Fatalf("prefix trim wrote %d range deletions, want a handful", st.RangeDeletes)
+	}
+	if first := s.Log.State().First; first != fresh.FirstID {
+		t.Fatalf("low-water id %d, want %d", first, fresh.FirstID)
+	}
+	es, _ := query(t, s.View, projections.Query{Limit: 1000})
+	if fmt.Sprint(ids(es)) != fmt.Sprint([]uint64{fresh.LastID, fresh.FirstID}) {
+		t.Fatalf("after cleanup: %v", ids(es))
+	}
+	if _, err := s.Log.Get(1); err == nil {
+		t.Fatal("expired event 1 still readable")
+	}
+	if s.View.Live() != 2 {
+		t.Fatalf("live %d, want 2", s.View.Live())
+	}
+	verifyClean(t, s.Log)
+}
+
+// TestRetentionDeletesLateEvents: expired events behind fresh ones (late,
+// back-filled) go too, found through the summaries, and nothing expired
+// is returned afterwards by any query.
+func TestRetentionDeletesLateEvents(t *testing.T) {
+	s := storetest.Open(t, storetest.Options{})
+	now := time.Now()
+	cutoff := now.Add(-30 * 24 * time.Hour).UnixMilli()
+	old := cutoff - 1000
+	var evs []ingest.Event
+	wantLive := 0
+	for i := 0; i < 3000; i++ {
+		ts := now.UnixMilli() - int64(i)
+		if i%250 == 7 {
+			ts = old - int64(i) // a back-filled expired event
+		} else {
+			wantLive++
+		}
+		evs = append(evs, storetest.Face(fmt.Sprintf("cam-%d", i%4), ts, "x"))
+	}
+	// A leading expired prefix too.
+	s.Append(t, storetest.Face("cam-0", old, "first"), storetest.Face("cam-0", old, "second"))
+	s.Append(t, evs...)
+	n, err := s.View.Cleanup(context.Background(), cutoff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3000 - wantLive + 2; n != want {
+		t.Fatalf("deleted %d, want %d", n, want)
+	}
+	if st := s.View.LastCleanup(); st.PointDeletes == 0 {
+		t.Fatal("late events were not deleted individually")
+	}
+	for _, q := range []projections.Query{
+		{Limit: 1000, Asc: true}, {Limit: 1000, HasUntil: true, Until: cutoff}, {Limit: 1000, Source: "cam-3"}, {Limit: 1000, Type: projections.TypeFace},
+	} {
+		total := 0
+		for {
+			es, pg := query(t, s.View, q)
+			for _, e := range es {
+				if e.TsMs < cutoff {
+					t.Fatalf("query %+v returned expired event %d", q, e.ID)
+				}
+			}
+			total += len(es)
+			if !pg.More {
+				break
+			}
+			if q.Asc {
+				q.After = pg.Cursor
+			} else {
+				q.Before = pg.Cursor
+			}
+		}
+		if q.Source == "" && q.Type != 0 && total != wantLive {
+			t.Fatalf("%d face events remain, want %d", total, wantLive)
+		}
+	}
+	if got := s.View.Live(); got != uint64(wantLive) {
+		t.Fatalf("live %d, want %d", got, wantLive)
+	}
+	verifyClean(t, s.Log)
+	// A second cleanup finds nothing.
+	if n, err := s.View.Cleanup(context.Background(), cutoff); err != nil || n != 0 {
+		t.Fatalf("second cleanup = %d, %v", n, err)
+	}
+}
+
+// TestCleanupRacesAppends: cleanups and appends interleave; verify stays
+// clean and every fresh event survives.
+func TestCleanupRacesAppends(t *testing.T) {
+	s := storetest.Open(t, storetest.Options{})
+	now := time.Now()
+	cutoff := now.Add(-time.Hour).UnixMilli()
+	var wg sync.WaitGroup
+	var fresh sync.Map
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				ts := now.UnixMilli()
+				if (i+w)%2 == 0 {
+					ts = cutoff - 10
+				}
+				res := s.Append(t, storetest.Face("cam", ts, "x"), storetest.Plate("cam2", ts, "P1"))
+				if ts >= cutoff {
+					fresh.Store(res.FirstID, true)
+					fresh.Store(res.LastID, true)
+				}
+			}
+		}()
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := s.View.Cleanup(context.Background(), cutoff); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if _, err := s.View.Cleanup(context.Background(), cutoff); err != nil {
+		t.Fatal(err)
+	}
+	fresh.Range(func(k, _ any) bool {
+		if _, err := s.Log.Get(k.(uint64)); err != nil {
+			t.Fatalf("fresh event %d lost: %v", k, err)
+		}
+		return true
+	})
+	rep := verifyClean(t, s.Log)
+	if rep.Events != 400 {
+		t.Fatalf("%d events remain, want 400", rep.Events)
+	}
+}
+
+func TestRecentCountsRebuiltAtStart(t *testing.T) {
+	dir := t.TempDir()
+	s, err := storetest.OpenErr(dir, storetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	s.Append(t, storetest.Face("a", now-1000, "x"), storetest.Face("a", now-2000, "y"), storetest.Plate("b", now, "P"),
+		storetest.Plate("b", now-400_000, "OLD"))
+	if r := s.View.Recent(); r.Face != 2 || r.Plate != 1 {
+		t.Fatalf("recent %+v", r)
+	}
+	s.Log.Close()
+	s2, err := storetest.OpenErr(dir, storetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Log.Close()
+	if r := s2.View.Recent(); r.Face != 2 || r.Plate != 1 {
+		t.Fatalf("recent after restart %+v", r)
+	}
+	if s2.View.Live() != 4 {
+		t.Fatalf("live after restart %d", s2.View.Live())
+	}
+}
+
+// TestVerifyCatchesPlantedInconsistencies plants one fault at a time.
+func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
+	plants := map[string]func(tx *eventlog.Tx) error{
+		"index entry without record": func(tx *eventlog.Tx) error {
+			k := append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 3, 0xE7)
+			return tx.Set(k, nil)
+		},
+		"record without index entries": func(tx *eventlog.Tx) error {
+			return tx.Delete(append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 0, 2))
+		},
+		"record below low-water": func(tx *eventlog.Tx) error {
+			return tx.Set([]byte("Mlow"), []byte{0, 0, 0, 0, 0, 0, 0, 3})
+		},
+		"json id disagrees with key": func(tx *eventlog.Tx) error {
+			v, err := tx.Get(eventlog.LogKey(1))
+			if err != nil {
+				return err
+			}
+			return tx.Set(eventlog.LogKey(1), []byte(strings.Replace(string(v), `{"id":1,`, `{"id":7,`, 1)))
+		},
+	}
+	for name, plant := range plants {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := storetest.OpenErr(dir, storetest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UnixMilli()
+			s.Append(t, storetest.Face("a", now, "x"), storetest.Face("a", now, "y"), storetest.Face("a", now, "z"))
+			verifyClean(t, s.Log)
+			if err := s.Log.Update(context.Background(), plant); err != nil {
+				t.Fatal(err)
+			}
+			s.Log.Close()
+			l, err := eventlog.Open(eventlog.Options{URL: dir, ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			rep, err := projections.Verify(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Problems) == 0 {
+				t.Fatal("verify found nothing")
+			}
+			t.Logf("verify: %s", rep.Problems[0])
+		})
+	}
+}

@@ -1,0 +1,272 @@
+package projections
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// MaxLimit is the largest page GET /events serves.
+const MaxLimit = 1000
+
+// Query selects events for GET /events. Results are in id order: ascending
+// when Asc, else descending. Cursors are exclusive.
+type Query struct {
+	Type     uint8  // 0: any
+	Source   string // "": any
+	HasSince bool
+	Since    int64 // exclusive, on ts_ms
+	HasUntil bool
+	Until    int64 // inclusive, on ts_ms
+	After    uint64
+	Before   uint64 // 0: none
+	Asc      bool
+	// Reverse writes the page in the opposite order of travel (Asc still
+	// decides which events are selected and the cursor).
+	Reverse bool
+	Limit   int
+}
+
+// Page describes what Query wrote.
+type Page struct {
+	Count int
+	// Cursor is the id of the last event written (the next page's
+	// exclusive cursor); 0 when the page is empty.
+	Cursor uint64
+	// More is true when the page is full: more may follow.
+	More bool
+}
+
+// ErrBadQuery reports a query the caller should have validated.
+var ErrBadQuery = errors.New("projections: invalid query")
+
+// Query appends the matching events' stored JSON to dst as a JSON array
+// and returns it. It reads stored bytes; nothing is decoded or re-encoded.
+func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
+	var pg Page
+	if q.Limit < 1 || q.Limit > MaxLimit {
+		return dst, pg, ErrBadQuery
+	}
+	if v.log == nil {
+		return dst, pg, ErrNoLog
+	}
+	st := v.log.State()
+	lo, hi := st.First, st.Last
+	if q.After >= lo {
+		lo = q.After + 1
+	}
+	if q.Before > 0 && q.Before-1 < hi {
+		hi = q.Before - 1
+	}
+	dst = append(dst, '[')
+	if lo == 0 || lo > hi || (q.HasSince && q.HasUntil && q.Until <= q.Since) {
+		return append(dst, ']'), pg, nil
+	}
+
+	// The log iterator serves the records; an index iterator, when a
+	// filter allows, says which ids to read.
+	logIt, err := v.log.NewIter(eventlog.LogKey(lo), eventlog.LogKey(hi+1))
+	if err != nil {
+		return dst, pg, err
+	}
+	defer logIt.Close()
+	var idx *eventlog.Iter
+	var keyOf func(id uint64) []byte
+	switch {
+	case q.Source != "":
+		keyOf = func(id uint64) []byte { return sourceKey(q.Source, id) }
+	case q.Type != 0:
+		keyOf = func(id uint64) []byte { return typeKey(q.Type, id) }
+	}
+	if keyOf != nil {
+		idx, err = v.log.NewIter(keyOf(lo), keyOf(hi+1))
+		if err != nil {
+			return dst, pg, err
+		}
+		defer idx.Close()
+	}
+	tsFilter := q.HasSince || q.HasUntil
+
+	// match checks the predicates not implied by the driving iterator.
+	match := func(val []byte) ([]byte, bool, error) {
+		typ, ts, src, js, err := eventlog.SplitValue(val)
+		if err != nil {
+			return nil, false, err
+		}
+		if q.Type != 0 && typ != q.Type {
+			return nil, false, nil
+		}
+		if q.Source != "" && string(src) != q.Source {
+			return nil, false, nil
+		}
+		if (q.HasSince && ts <= q.Since) || (q.HasUntil && ts > q.Until) {
+			return nil, false, nil
+		}
+		return js, true, nil
+	}
+	start := len(dst)
+	var spans [][2]int // item offsets, only when Reverse
+	emit := func(id uint64, js []byte) bool {
+		if pg.Count > 0 {
+			dst = append(dst, ',')
+		}
+		if q.Reverse {
+			spans = append(spans, [2]int{len(dst), len(dst) + len(js)})
+		}
+		dst = append(dst, js...)
+		pg.Count++
+		pg.Cursor = id
+		return pg.Count >= q.Limit
+	}
+
+	// Walk candidate id ranges: the whole [lo, hi], or with a ts filter
+	// only the blocks whose zone overlaps it.
+	cur := lo
+	if !q.Asc {
+		cur = hi
+	}
+	for {
+		a, b, ok := v.nextRange(q, cur, lo, hi, tsFilter)
+		if !ok {
+			break
+		}
+		full, err := v.scanRange(q, a, b, logIt, idx, keyOf, match, emit)
+		if err != nil {
+			return dst, pg, err
+		}
+		if full {
+			pg.More = true
+			break
+		}
+		if q.Asc {
+			if b >= hi {
+				break
+			}
+			cur = b + 1
+		} else {
+			if a <= lo {
+				break
+			}
+			cur = a - 1
+		}
+	}
+	if q.Reverse && len(spans) > 1 {
+		items := append([]byte(nil), dst[start:]...)
+		dst = dst[:start]
+		for i := len(spans) - 1; i >= 0; i-- {
+			if i < len(spans)-1 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, items[spans[i][0]-start:spans[i][1]-start]...)
+		}
+	}
+	return append(dst, ']'), pg, nil
+}
+
+// nextRange returns the next candidate id range [a, b] from cur in the
+// query's direction, within [lo, hi].
+func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint64, ok bool) {
+	if cur < lo || cur > hi {
+		return 0, 0, false
+	}
+	if !tsFilter {
+		if q.Asc {
+			return cur, hi, true
+		}
+		return lo, cur, true
+	}
+	overlaps := func(z zone) bool {
+		return z.live > 0 && (!q.HasSince || z.max > q.Since) && (!q.HasUntil || z.min <= q.Until)
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	blk := cur / blockSize
+	if q.Asc {
+		for ; blk*blockSize <= hi; blk++ {
+			if overlaps(v.zoneAtLocked(blk)) {
+				break
+			}
+		}
+		if blk*blockSize > hi {
+			return 0, 0, false
+		}
+		a = max(blk*blockSize, cur)
+		// Merge following overlapping blocks into one range.
+		for blk+1 <= hi/blockSize && overlaps(v.zoneAtLocked(blk+1)) {
+			blk++
+		}
+		return a, min(blk*blockSize+blockSize-1, hi), true
+	}
+	for {
+		if overlaps(v.zoneAtLocked(blk)) {
+			break
+		}
+		if blk == 0 || blk*blockSize <= lo {
+			return 0, 0, false
+		}
+		blk--
+	}
+	b = min(blk*blockSize+blockSize-1, cur)
+	for blk > 0 && (blk-1)*blockSize+blockSize-1 >= lo && overlaps(v.zoneAtLocked(blk-1)) {
+		blk--
+	}
+	return max(blk*blockSize, lo), b, true
+}
+
+// scanRange emits the matches with ids in [a, b] in the query's order. It
+// returns true when the page filled up.
+func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf func(uint64) []byte,
+	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
+	if idx == nil {
+		ok := logIt.SeekGE(eventlog.LogKey(a))
+		if !q.Asc {
+			ok = logIt.SeekLT(eventlog.LogKey(b + 1))
+		}
+		for ; ok; ok = step(logIt, q.Asc) {
+			id := eventlog.KeyID(logIt.Key())
+			if id < a || id > b {
+				break
+			}
+			js, m, err := match(logIt.Value())
+			if err != nil {
+				return false, err
+			}
+			if m && emit(id, js) {
+				return true, nil
+			}
+		}
+		return false, logIt.Error()
+	}
+	ok := idx.SeekGE(keyOf(a))
+	if !q.Asc {
+		ok = idx.SeekLT(keyOf(b + 1))
+	}
+	for ; ok; ok = step(idx, q.Asc) {
+		k := idx.Key()
+		id := binary.BigEndian.Uint64(k[len(k)-8:])
+		if id < a || id > b {
+			break
+		}
+		if !logIt.SeekGE(eventlog.LogKey(id)) || eventlog.KeyID(logIt.Key()) != id {
+			// Index entry without record: only possible above the
+			// committed watermark (bounded out) or in a corrupt store.
+			continue
+		}
+		js, m, err := match(logIt.Value())
+		if err != nil {
+			return false, err
+		}
+		if m && emit(id, js) {
+			return true, nil
+		}
+	}
+	return false, idx.Error()
+}
+
+func step(it *eventlog.Iter, asc bool) bool {
+	if asc {
+		return it.Next()
+	}
+	return it.Prev()
+}

@@ -1,0 +1,194 @@
+package projections
+
+import (
+	"bytes"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// cleanupTx is retention's single deleting step, run exclusively on the
+// log's writer (see doc.go, "Retention"). It decides from the zone map what
+// goes, then deletes: the prefix by range deletions, late records one by
+// one, the time index below cutoff by one range deletion.
+func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64) (int, error) {
+	st := tx.State()
+	if st.Last < st.First {
+		return 0, nil
+	}
+	low, end := st.First, st.Last+1 // ids in [low, end) may exist
+	deleted := 0
+
+	// 1a. Whole expired blocks, from the zone map.
+	x := low
+	v.mu.RLock()
+	for b := low / blockSize; b*blockSize < end; b++ {
+		z := v.zoneAtLocked(b)
+		if z.live > 0 && z.max >= cutoff {
+			break
+		}
+		deleted += int(z.live)
+		x = min((b+1)*blockSize, end)
+	}
+	v.mu.RUnlock()
+
+	// 1b. The expired records at the start of the first block that is not
+	// wholly expired. Its zone says it holds an unexpired record, so this
+	// read stops within the block.
+	it, err := tx.NewIter(eventlog.LogKey(x), eventlog.LogKey(end))
+	if err != nil {
+		return 0, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		_, ts, _, _, err := eventlog.SplitValue(it.Value())
+		if err != nil {
+			it.Close()
+			return 0, err
+		}
+		if ts >= cutoff {
+			break
+		}
+		x = eventlog.KeyID(it.Key()) + 1
+		deleted++
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+
+	// 2. Late records beyond the prefix: only blocks whose min_ts is
+	// expired are read. Their summaries are recomputed from survivors.
+	type rewrite struct {
+		b uint64
+		z zone
+	}
+	var rewrites []rewrite
+	var cand []uint64
+	v.mu.RLock()
+	for b := x / blockSize; b*blockSize < end; b++ {
+		if z := v.zoneAtLocked(b); z.live > 0 && z.min < cutoff {
+			cand = append(cand, b)
+		}
+	}
+	v.mu.RUnlock()
+	for _, b := range cand {
+		from := max(b*blockSize, x)
+		it, err := tx.NewIter(eventlog.LogKey(from), eventlog.LogKey(min((b+1)*blockSize, end)))
+		if err != nil {
+			return 0, err
+		}
+		var nz zone
+		for ok := it.First(); ok; ok = it.Next() {
+			typ, ts, src, _, err := eventlog.SplitValue(it.Value())
+			if err != nil {
+				it.Close()
+				return 0, err
+			}
+			id := eventlog.KeyID(it.Key())
+			if ts >= cutoff {
+				if nz.live == 0 {
+					nz.min, nz.max = ts, ts
+				}
+				nz.min, nz.max = min(nz.min, ts), max(nz.max, ts)
+				nz.live++
+				continue
+			}
+			// The time index entry goes with the range deletion below.
+			if err := tx.DeleteRecord(id); err != nil {
+				it.Close()
+				return 0, err
+			}
+			if err := tx.Delete(typeKey(typ, id)); err != nil {
+				it.Close()
+				return 0, err
+			}
+			if err := tx.Delete(sourceKey(string(src), id)); err != nil {
+				it.Close()
+				return 0, err
+			}
+			deleted++
+		}
+		if err := it.Close(); err != nil {
+			return 0, err
+		}
+		rewrites = append(rewrites, rewrite{b, nz})
+		if err := tx.Set(zoneKey(b), encodeZone(nz)); err != nil {
+			return 0, err
+		}
+	}
+
+	// 3. Range deletions: the prefix of the log, snapshots, type and source
+	// indexes; the time index below cutoff; the summaries of whole blocks.
+	if x > low {
+		if err := tx.TrimPrefix(x); err != nil {
+			return 0, err
+		}
+		for t := range TypeNames {
+			if err := tx.DeleteRange(typeKey(t, low), typeKey(t, x)); err != nil {
+				return 0, err
+			}
+		}
+		if err := v.eachSource(tx, func(src []byte) error {
+			return tx.DeleteRange(sourceKey(string(src), low), sourceKey(string(src), x))
+		}); err != nil {
+			return 0, err
+		}
+		if x/blockSize > 0 {
+			if err := tx.DeleteRange(zoneKey(0), zoneKey(x/blockSize)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if deleted > 0 {
+		if err := tx.DeleteRange(timeKey(0, 0), timeKey(cutoff, 0)); err != nil {
+			return 0, err
+		}
+	}
+
+	// The in-memory map follows what the batch will commit.
+	v.mu.Lock()
+	for _, r := range rewrites {
+		*v.zoneLocked(r.b) = r.z
+	}
+	if nb := x / blockSize; nb > v.mu.base {
+		drop := min(nb-v.mu.base, uint64(len(v.mu.zones)))
+		v.mu.zones = append(v.mu.zones[:0:0], v.mu.zones[drop:]...)
+		v.mu.base = nb
+	}
+	// Blocks wholly expired but not dropped (the one holding x) keep their
+	// summaries; a fully trimmed one reads live 0.
+	v.mu.Unlock()
+	return deleted, nil
+}
+
+// zoneAtLocked returns block b's summary or the zero summary.
+func (v *View) zoneAtLocked(b uint64) zone {
+	if b < v.mu.base || b-v.mu.base >= uint64(len(v.mu.zones)) {
+		return zone{}
+	}
+	return v.mu.zones[b-v.mu.base]
+}
+
+// eachSource calls fn with every source that has index entries, seeking
+// from one source to the next: O(sources), not O(entries).
+func (v *View) eachSource(r interface {
+	NewIter(lo, up []byte) (*eventlog.Iter, error)
+}, fn func(src []byte) error) error {
+	lo := []byte{eventlog.FamIndex, 's'}
+	it, err := r.NewIter(lo, []byte{eventlog.FamIndex, 's' + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 2+1+8 {
+			return eventlog.ErrCorrupt
+		}
+		src := bytes.Clone(k[2 : len(k)-9])
+		if err := fn(src); err != nil {
+			return err
+		}
+		next := append(append([]byte{eventlog.FamIndex, 's'}, src...), 1)
+		ok = it.SeekGE(next)
+	}
+	return it.Error()
+}

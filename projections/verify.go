@@ -1,0 +1,224 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"strconv"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// Event returns the stored JSON and type of event id.
+func (v *View) Event(id uint64) (uint8, []byte, error) {
+	val, err := v.log.Get(id)
+	if err != nil {
+		return 0, nil, err
+	}
+	typ, _, _, js, err := eventlog.SplitValue(val)
+	return typ, js, err
+}
+
+// VerifyReport is what Verify found.
+type VerifyReport struct {
+	Events   uint64
+	FirstID  uint64
+	LastID   uint64
+	LowWater uint64
+	Problems []string
+}
+
+// maxProblems bounds the report: the first ones say what is wrong.
+const maxProblems = 50
+
+func (r *VerifyReport) add(format string, args ...any) {
+	if len(r.Problems) < maxProblems {
+		r.Problems = append(r.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+type recMeta struct {
+	typ uint8
+	ts  int64
+	src string
+}
+
+// Verify checks the store: record ids and order, the low-water id, the
+// JSON's id against its key, created_at order, every index entry against
+// its record and every record against its index entries, the block
+// summaries and the snapshots. It reads everything; run it offline.
+func Verify(l *eventlog.Log) (*VerifyReport, error) {
+	st := l.State()
+	r := &VerifyReport{LowWater: st.First}
+	recs := map[uint64]recMeta{}
+	zones := map[uint64]zone{}
+
+	it, err := l.NewIter([]byte{'L'}, []byte{'L' + 1})
+	if err != nil {
+		return nil, err
+	}
+	var prev uint64
+	var prevCreated string
+	for ok := it.First(); ok; ok = it.Next() {
+		id := eventlog.KeyID(it.Key())
+		if len(it.Key()) != 9 {
+			r.add("log key %x has a bad length", it.Key())
+			continue
+		}
+		if id <= prev {
+			r.add("log id %d follows %d: ids not increasing", id, prev)
+		}
+		if id < st.First {
+			r.add("log id %d is below the low-water id %d", id, st.First)
+		}
+		if id > st.Last {
+			r.add("log id %d is beyond the next-id counter (last %d)", id, st.Last)
+		}
+		prev = id
+		typ, ts, src, js, err := eventlog.SplitValue(it.Value())
+		if err != nil {
+			r.add("log id %d: %v", id, err)
+			continue
+		}
+		if _, ok := TypeNames[typ]; !ok {
+			r.add("log id %d: unknown type code %d", id, typ)
+		}
+		want := `{"id":` + strconv.FormatUint(id, 10) + `,`
+		if !bytes.HasPrefix(js, []byte(want)) {
+			r.add("log id %d: stored JSON does not start with %s", id, want)
+		}
+		if c := createdAt(js); c < prevCreated {
+			r.add("log id %d: created_at %s is before the previous record's %s", id, c, prevCreated)
+		} else {
+			prevCreated = c
+		}
+		recs[id] = recMeta{typ, ts, string(src)}
+		if r.FirstID == 0 {
+			r.FirstID = id
+		}
+		r.LastID = id
+		r.Events++
+		b := id / blockSize
+		z := zones[b]
+		if z.live == 0 {
+			z.min, z.max = ts, ts
+		}
+		z.min, z.max = min(z.min, ts), max(z.max, ts)
+		z.live++
+		zones[b] = z
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+
+	// Every index entry names a live record with matching fields, and each
+	// index has exactly one entry per record.
+	check := func(name string, lo, up []byte, parse func(k, v []byte) (uint64, func(recMeta) bool)) error {
+		it, err := l.NewIter(lo, up)
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		n := uint64(0)
+		for ok := it.First(); ok; ok = it.Next() {
+			id, okFn := parse(it.Key(), it.Value())
+			m, live := recs[id]
+			switch {
+			case !live:
+				r.add("%s index entry %x names id %d, which is not in the log", name, it.Key(), id)
+			case okFn == nil || !okFn(m):
+				r.add("%s index entry %x disagrees with record %d", name, it.Key(), id)
+			default:
+				n++
+			}
+		}
+		if n != r.Events {
+			r.add("%s index has %d valid entries for %d records", name, n, r.Events)
+		}
+		return it.Error()
+	}
+	idOf := func(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+	if err := check("type", []byte{'I', 'y'}, []byte{'I', 'y' + 1}, func(k, _ []byte) (uint64, func(recMeta) bool) {
+		if len(k) != 11 {
+			return 0, nil
+		}
+		return idOf(k), func(m recMeta) bool { return m.typ == k[2] }
+	}); err != nil {
+		return nil, err
+	}
+	if err := check("time", []byte{'I', 't'}, []byte{'I', 't' + 1}, func(k, v []byte) (uint64, func(recMeta) bool) {
+		if len(k) != 18 || len(v) != 1 {
+			return 0, nil
+		}
+		ts := int64(binary.BigEndian.Uint64(k[2:10]))
+		return idOf(k), func(m recMeta) bool { return m.ts == ts && m.typ == v[0] }
+	}); err != nil {
+		return nil, err
+	}
+	if err := check("source", []byte{'I', 's'}, []byte{'I', 's' + 1}, func(k, _ []byte) (uint64, func(recMeta) bool) {
+		if len(k) < 11 || k[len(k)-9] != 0 {
+			return 0, nil
+		}
+		src := string(k[2 : len(k)-9])
+		return idOf(k), func(m recMeta) bool { return m.src == src }
+	}); err != nil {
+		return nil, err
+	}
+
+	// Snapshots belong to live records.
+	it, err = l.NewIter([]byte{'P'}, []byte{'P' + 1})
+	if err != nil {
+		return nil, err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		if id := eventlog.KeyID(it.Key()); recs[id] == (recMeta{}) {
+			r.add("snapshot %d has no record", id)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+
+	// Block summaries: exact live counts, bounds that cover every record.
+	it, err = l.NewIter([]byte{eventlog.FamSummary}, []byte{eventlog.FamSummary + 1})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[uint64]bool{}
+	for ok := it.First(); ok; ok = it.Next() {
+		b := binary.BigEndian.Uint64(it.Key()[1:])
+		z, err := decodeZone(it.Value())
+		if err != nil {
+			r.add("block %d summary: %v", b, err)
+			continue
+		}
+		seen[b] = true
+		want := zones[b]
+		if z.live != want.live {
+			r.add("block %d summary counts %d live records, the log has %d", b, z.live, want.live)
+		} else if want.live > 0 && (z.min > want.min || z.max < want.max) {
+			r.add("block %d summary ts range [%d,%d] does not cover its records [%d,%d]", b, z.min, z.max, want.min, want.max)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, err
+	}
+	for b, z := range zones {
+		if !seen[b] {
+			r.add("block %d holds %d records but has no summary", b, z.live)
+		}
+	}
+	if r.FirstID != 0 && r.FirstID < st.First {
+		r.add("first record %d is below the low-water id %d", r.FirstID, st.First)
+	}
+	return r, nil
+}
+
+func createdAt(js []byte) string {
+	const k = `"created_at":"`
+	i := bytes.Index(js, []byte(k))
+	if i < 0 || len(js) < i+len(k)+24 {
+		return ""
+	}
+	return string(js[i+len(k) : i+len(k)+24])
+}

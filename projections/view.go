@@ -1,0 +1,377 @@
+package projections
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// Event type codes stored in record headers and indexes.
+const (
+	TypeFace  uint8 = 1
+	TypePlate uint8 = 2
+)
+
+// TypeNames maps codes to the API's type strings.
+var TypeNames = map[uint8]string{TypeFace: "face_match", TypePlate: "plate_read"}
+
+// TypeCode returns the code of an API type string, 0 if unknown.
+func TypeCode(s string) uint8 {
+	switch s {
+	case "face_match":
+		return TypeFace
+	case "plate_read":
+		return TypePlate
+	}
+	return 0
+}
+
+// blockSize is the number of ids one zone-map summary covers. 1024 keeps
+// the in-memory map at 10k entries for 10M events while bounding what
+// retention reads at a block boundary.
+const blockSize = 1024
+
+const (
+	// window is what /health's recent_events counts.
+	window = 300
+	// ringSize seconds of buckets; ringAhead of them hold future-stamped
+	// events (clock skew between cameras and the server).
+	ringSize  = 1024
+	ringAhead = ringSize - window - 24
+)
+
+type zone struct {
+	min, max int64
+	live     uint64
+}
+
+type bucket struct {
+	sec    int64
+	counts [3]uint64 // by type code
+}
+
+// Options configure a View.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Now is the clock for rolling counts and retention; nil is time.Now.
+	Now func() time.Time
+}
+
+// View is the set of projections over one log.
+type View struct {
+	log    *eventlog.Log
+	logger *slog.Logger
+	now    func() time.Time
+	m      *viewMetrics
+
+	mu struct {
+		sync.RWMutex
+		// zones[i] summarises block base+i.
+		base  uint64
+		zones []zone
+		ring  [ringSize]bucket
+	}
+	lastCleanup atomic.Pointer[CleanupStats]
+	// touched blocks of the batch being built (writer goroutine only).
+	touched map[uint64]struct{}
+}
+
+// New creates a View; call Attach after the log is open to load the
+// in-memory state. It must be the log's Indexer and its OnCommit must reach
+// View.Committed.
+func New(opts Options) *View {
+	v := &View{logger: opts.Logger, now: opts.Now, touched: map[uint64]struct{}{}}
+	if v.logger == nil {
+		v.logger = slog.New(slog.DiscardHandler)
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	v.m = newViewMetrics(opts.Registerer, v)
+	return v
+}
+
+// Attach loads the zone map and the rolling counts from the store.
+func (v *View) Attach(l *eventlog.Log) error {
+	v.log = l
+	start := time.Now()
+	it, err := l.NewIter([]byte{eventlog.FamSummary}, []byte{eventlog.FamSummary + 1})
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.mu.zones = v.mu.zones[:0]
+	first := true
+	for ok := it.First(); ok; ok = it.Next() {
+		b := binary.BigEndian.Uint64(it.Key()[1:])
+		z, err := decodeZone(it.Value())
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("projections: block %d summary: %w", b, err)
+		}
+		if first {
+			v.mu.base, first = b, false
+		}
+		for v.mu.base+uint64(len(v.mu.zones)) < b {
+			v.mu.zones = append(v.mu.zones, zone{})
+		}
+		v.mu.zones = append(v.mu.zones, z)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if first {
+		v.mu.base = l.State().First / blockSize
+	}
+	// Rolling counts: the time index from now-window on.
+	nowSec := v.now().Unix()
+	lo := timeKey((nowSec-window)*1000, 0)
+	it, err = l.NewIter(lo, []byte{eventlog.FamIndex, 't' + 1})
+	if err != nil {
+		return err
+	}
+	n := 0
+	last := l.LastID()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		ts := int64(binary.BigEndian.Uint64(k[2:10]))
+		if id := binary.BigEndian.Uint64(k[10:18]); id > last || len(it.Value()) != 1 {
+			continue
+		}
+		v.countLocked(ts, it.Value()[0], nowSec)
+		n++
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "took", time.Since(start).String())
+	return nil
+}
+
+func timeKey(ts int64, id uint64) []byte {
+	k := make([]byte, 18)
+	k[0], k[1] = eventlog.FamIndex, 't'
+	binary.BigEndian.PutUint64(k[2:], uint64(ts))
+	binary.BigEndian.PutUint64(k[10:], id)
+	return k
+}
+
+func typeKey(t uint8, id uint64) []byte {
+	k := make([]byte, 11)
+	k[0], k[1], k[2] = eventlog.FamIndex, 'y', t
+	binary.BigEndian.PutUint64(k[3:], id)
+	return k
+}
+
+func sourceKey(src string, id uint64) []byte {
+	k := make([]byte, 0, 3+len(src)+8)
+	k = append(k, eventlog.FamIndex, 's')
+	k = append(k, src...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+func zoneKey(b uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = eventlog.FamSummary
+	binary.BigEndian.PutUint64(k[1:], b)
+	return k
+}
+
+func encodeZone(z zone) []byte {
+	v := make([]byte, 24)
+	binary.BigEndian.PutUint64(v[0:], uint64(z.min))
+	binary.BigEndian.PutUint64(v[8:], uint64(z.max))
+	binary.BigEndian.PutUint64(v[16:], z.live)
+	return v
+}
+
+func decodeZone(v []byte) (zone, error) {
+	if len(v) != 24 {
+		return zone{}, eventlog.ErrCorrupt
+	}
+	return zone{
+		min:  int64(binary.BigEndian.Uint64(v[0:])),
+		max:  int64(binary.BigEndian.Uint64(v[8:])),
+		live: binary.BigEndian.Uint64(v[16:]),
+	}, nil
+}
+
+// Index implements eventlog.Indexer.
+func (v *View) Index(w eventlog.Writer, e *eventlog.Entry) error {
+	if err := w.Set(typeKey(e.Type, e.ID), nil); err != nil {
+		return err
+	}
+	if err := w.Set(timeKey(e.TsMs, e.ID), []byte{e.Type}); err != nil {
+		return err
+	}
+	if err := w.Set(sourceKey(e.Source, e.ID), nil); err != nil {
+		return err
+	}
+	b := e.ID / blockSize
+	v.mu.Lock()
+	z := v.zoneLocked(b)
+	if z.live == 0 {
+		z.min, z.max = e.TsMs, e.TsMs
+	} else {
+		z.min, z.max = min(z.min, e.TsMs), max(z.max, e.TsMs)
+	}
+	z.live++
+	v.mu.Unlock()
+	v.touched[b] = struct{}{}
+	return nil
+}
+
+// Finish implements eventlog.Indexer: it persists the touched summaries.
+func (v *View) Finish(w eventlog.Writer) error {
+	for b := range v.touched {
+		v.mu.RLock()
+		z := *v.zoneLocked(b)
+		v.mu.RUnlock()
+		if err := w.Set(zoneKey(b), encodeZone(z)); err != nil {
+			return err
+		}
+		delete(v.touched, b)
+	}
+	return nil
+}
+
+// zoneLocked returns the summary of block b, growing the map as needed. It
+// must be called with mu held; growing only happens on the writer, under
+// the exclusive lock.
+func (v *View) zoneLocked(b uint64) *zone {
+	if len(v.mu.zones) == 0 && b > v.mu.base {
+		v.mu.base = b
+	}
+	if b < v.mu.base {
+		// A block below the map's base: retention dropped it. Grow down
+		// (only verify-style repairs reach this).
+		n := v.mu.base - b
+		v.mu.zones = append(make([]zone, n), v.mu.zones...)
+		v.mu.base = b
+	}
+	for uint64(len(v.mu.zones)) <= b-v.mu.base {
+		v.mu.zones = append(v.mu.zones, zone{})
+	}
+	return &v.mu.zones[b-v.mu.base]
+}
+
+// Committed feeds the rolling counts; wire it to eventlog.Options.OnCommit.
+func (v *View) Committed(b eventlog.Batch) {
+	nowSec := v.now().Unix()
+	v.mu.Lock()
+	for i := range b.Entries {
+		v.countLocked(b.Entries[i].TsMs, b.Entries[i].Type, nowSec)
+	}
+	v.mu.Unlock()
+}
+
+func (v *View) countLocked(ts int64, typ uint8, nowSec int64) {
+	sec := floorDiv(ts, 1000)
+	if sec <= nowSec-window || sec >= nowSec+ringAhead || int(typ) >= len(bucket{}.counts) {
+		return
+	}
+	bk := &v.mu.ring[mod(sec, ringSize)]
+	if bk.sec != sec {
+		*bk = bucket{sec: sec}
+	}
+	bk.counts[typ]++
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+func mod(a, b int64) int64 { return ((a % b) + b) % b }
+
+// Recent is the /health count of events whose ts_ms lies in the last 300 s.
+type Recent struct {
+	Face, Plate uint64
+}
+
+// Total is Face + Plate.
+func (r Recent) Total() uint64 { return r.Face + r.Plate }
+
+// WindowSeconds is the span Recent covers.
+const WindowSeconds = window
+
+// Recent answers from memory.
+func (v *View) Recent() Recent {
+	nowSec := v.now().Unix()
+	var r Recent
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	for s := nowSec - window + 1; s <= nowSec; s++ {
+		bk := &v.mu.ring[mod(s, ringSize)]
+		if bk.sec == s {
+			r.Face += bk.counts[TypeFace]
+			r.Plate += bk.counts[TypePlate]
+		}
+	}
+	return r
+}
+
+// Live is the number of retained events (sum of block live counts).
+func (v *View) Live() uint64 {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var n uint64
+	for _, z := range v.mu.zones {
+		n += z.live
+	}
+	return n
+}
+
+// ErrNoLog is returned before Attach.
+var ErrNoLog = errors.New("projections: not attached to a log")
+
+// Cleanup deletes every event with ts_ms < cutoffMs (see doc.go) and
+// returns how many it deleted.
+func (v *View) Cleanup(ctx context.Context, cutoffMs int64) (int, error) {
+	if v.log == nil {
+		return 0, ErrNoLog
+	}
+	var st CleanupStats
+	err := v.log.Update(ctx, func(tx *eventlog.Tx) error {
+		n, err := v.cleanupTx(tx, cutoffMs)
+		st = CleanupStats{Deleted: n, RangeDeletes: tx.RangeDeletes, PointDeletes: tx.PointDeletes}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("projections: cleanup: %w", err)
+	}
+	v.m.retentionDeleted.Add(float64(st.Deleted))
+	v.m.retentionRangeDeletes.Add(float64(st.RangeDeletes))
+	v.m.retentionPointDeletes.Add(float64(st.PointDeletes))
+	v.lastCleanup.Store(&st)
+	return st.Deleted, nil
+}
+
+// CleanupStats describes the last cleanup's deletions.
+type CleanupStats struct {
+	Deleted                    int
+	RangeDeletes, PointDeletes int
+}
+
+// LastCleanup returns the last successful cleanup's stats.
+func (v *View) LastCleanup() CleanupStats {
+	if p := v.lastCleanup.Load(); p != nil {
+		return *p
+	}
+	return CleanupStats{}
+}
