@@ -329,6 +329,20 @@ func (l *Log) Err() error {
 	return nil
 }
 
+// Health reports why the log cannot take writes: the sticky write error,
+// or ErrClosed; nil when healthy.
+func (l *Log) Health() error {
+	if err := l.Err(); err != nil {
+		return err
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.mu.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
 func (l *Log) fail(err error) error {
 	err = fmt.Errorf("eventlog: write failed, store is read-only until restart: %w", err)
 	if l.sticky.CompareAndSwap(nil, &err) {

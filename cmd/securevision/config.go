@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// Config is the service configuration (CONTRACT §2), read from the
+// environment with caarlos0/env. Field names are unique across the whole
+// struct: a parse error names the Go field, and envKey maps it back to the
+// variable. The allowed tag is what the refusal says is allowed.
+type Config struct {
+	API struct {
+		Host        string   `env:"HOST" envDefault:"127.0.0.1" allowed:"a host name or IP address"`
+		Port        int      `env:"PORT" envDefault:"8000" allowed:"an integer from 1 to 65535"`
+		WSEnabled   bool     `env:"WS_ENABLED" envDefault:"true" allowed:"true or false"`
+		AuthToken   string   `env:"AUTH_TOKEN" allowed:"a bearer token (empty: auth off)"`
+		CORSOrigins []string `env:"CORS_ORIGINS" envSeparator:"," allowed:"a comma-separated list of origins, or *"`
+		RateLimit   int      `env:"RATE_LIMIT_PER_MINUTE" envDefault:"0" allowed:"an integer >= 0 (0: off)"`
+		WSMaxConns  int      `env:"WS_MAX_CLIENTS" envDefault:"10000" allowed:"an integer >= 1"`
+	} `envPrefix:"SECUREVISION__API__"`
+	Events struct {
+		DBURL           string        `env:"DB_URL" envDefault:"pebble://data/events" allowed:"pebble:///abs/dir, pebble://rel/dir, a directory path or memory://"`
+		RetentionDays   int           `env:"RETENTION_DAYS" envDefault:"30" allowed:"an integer >= 0 (0: keep forever)"`
+		CleanupInterval time.Duration `env:"CLEANUP_INTERVAL" envDefault:"1h" allowed:"a positive Go duration such as 30m or 1h"`
+		BackupDir       string        `env:"BACKUP_DIR" envDefault:"data/backups" allowed:"a directory path"`
+	} `envPrefix:"SECUREVISION__EVENTS__"`
+	Ingest struct {
+		Sources      string        `env:"SOURCES" allowed:"name=url pairs separated by ;"`
+		FPS          float64       `env:"FPS" envDefault:"5" allowed:"a number > 0 and <= 60"`
+		GalleryDir   string        `env:"GALLERY_DIR" allowed:"a directory path"`
+		Threshold    float64       `env:"SIMILARITY_THRESHOLD" envDefault:"0" allowed:"a number from 0 to 1 (0: the recogniser's default)"`
+		Cooldown     time.Duration `env:"COOLDOWN" envDefault:"10s" allowed:"a Go duration >= 0 such as 10s"`
+		Whitelist    string        `env:"PLATE_WHITELIST" allowed:"a file path"`
+		Blacklist    string        `env:"PLATE_BLACKLIST" allowed:"a file path"`
+		Regions      string        `env:"REGIONS" allowed:"source=region pairs separated by ;"`
+		FaceCascade  string        `env:"FACE_CASCADE" allowed:"a file path"`
+		PlateCascade string        `env:"PLATE_CASCADE" allowed:"a file path"`
+	} `envPrefix:"SECUREVISION__INGEST__"`
+}
+
+// ConfigError is a refused setting: one line naming the variable, the value
+// and what is allowed.
+type ConfigError struct {
+	Var, Value, Allowed, Why string
+}
+
+func (e *ConfigError) Error() string {
+	s := fmt.Sprintf("%s=%q is invalid", e.Var, e.Value)
+	if e.Why != "" {
+		s += ": " + e.Why
+	}
+	if e.Allowed != "" {
+		s += "; allowed: " + e.Allowed
+	}
+	return s
+}
+
+// LoadConfig reads the configuration from environ (KEY=VALUE strings).
+func LoadConfig(environ map[string]string) (*Config, error) {
+	var c Config
+	err := env.ParseWithOptions(&c, env.Options{Environment: environ})
+	if err != nil {
+		var agg env.AggregateError
+		if errors.As(err, &agg) && len(agg.Errors) > 0 {
+			err = agg.Errors[0]
+		}
+		var pe env.ParseError
+		if errors.As(err, &pe) {
+			key, allowed := envKey(pe.Name)
+			return nil, &ConfigError{Var: key, Value: environ[key], Allowed: allowed}
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return &c, c.Validate(environ)
+}
+
+// Validate checks ranges and forms the types alone do not.
+func (c *Config) Validate(environ map[string]string) error {
+	bad := func(field, why string) error {
+		key, allowed := envKey(field)
+		v, ok := environ[key]
+		if !ok {
+			v = "(default)"
+		}
+		return &ConfigError{Var: key, Value: v, Allowed: allowed, Why: why}
+	}
+	switch {
+	case c.API.Port < 1 || c.API.Port > 65535:
+		return bad("Port", "out of range")
+	case strings.TrimSpace(c.API.Host) == "" || strings.ContainsAny(c.API.Host, " /"):
+		return bad("Host", "")
+	case c.API.RateLimit < 0:
+		return bad("RateLimit", "negative")
+	case c.API.WSMaxConns < 1:
+		return bad("WSMaxConns", "")
+	case c.Events.RetentionDays < 0:
+		return bad("RetentionDays", "negative")
+	case c.Events.CleanupInterval <= 0:
+		return bad("CleanupInterval", "must be positive")
+	case c.Ingest.FPS <= 0 || c.Ingest.FPS > 60:
+		return bad("FPS", "")
+	case c.Ingest.Threshold < 0 || c.Ingest.Threshold > 1:
+		return bad("Threshold", "")
+	case c.Ingest.Cooldown < 0:
+		return bad("Cooldown", "negative")
+	}
+	for _, o := range c.API.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			return bad("CORSOrigins", fmt.Sprintf("origin %q is not * or an http(s) origin", o))
+		}
+	}
+	if _, _, err := eventlog.ParseURL(c.Events.DBURL); err != nil {
+		return bad("DBURL", err.Error())
+	}
+	return nil
+}
+
+// Addr is the listen address.
+func (c *Config) Addr() string { return net.JoinHostPort(c.API.Host, fmt.Sprint(c.API.Port)) }
+
+// envKey finds the variable and allowed text of a Config field by Go name.
+func envKey(field string) (key, allowed string) {
+	var walk func(t reflect.Type, prefix string) bool
+	walk = func(t reflect.Type, prefix string) bool {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+				if walk(f.Type, prefix+f.Tag.Get("envPrefix")) {
+					return true
+				}
+				continue
+			}
+			if f.Name == field {
+				key, allowed = prefix+f.Tag.Get("env"), f.Tag.Get("allowed")
+				return true
+			}
+		}
+		return false
+	}
+	if !walk(reflect.TypeOf(Config{}), "") {
+		return field, ""
+	}
+	return key, allowed
+}
+
+// environMap turns os.Environ() into a map.
+func environMap(kv []string) map[string]string {
+	m := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}

@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/metrics"
+	"github.com/securevision/events/projections"
+)
+
+// Server timeouts. ReadHeaderTimeout bounds slowloris clients; ReadTimeout
+// bounds an 8 MiB ingest body on a slow link; WriteTimeout is generous for
+// 1000-event pages but bounded; IdleTimeout recycles keep-alive
+// connections. /stream hijacks its connection and sets its own deadlines.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 60 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	// shutdownGrace bounds draining in-flight requests at shutdown.
+	shutdownGrace = 15 * time.Second
+)
+
+// store is an opened log with its projections and ingest path.
+type store struct {
+	log    *eventlog.Log
+	view   *projections.View
+	ingest *ingest.Service
+	// subscribers receive every committed batch after the projections.
+	mu   sync.Mutex
+	subs []func(eventlog.Batch)
+	// pub is the lock-free snapshot of subs read by the syncer.
+	pub atomic.Pointer[[]func(eventlog.Batch)]
+}
+
+func (s *store) subscribe(fn func(eventlog.Batch)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs = append(s.subs, fn)
+	cp := append([]func(eventlog.Batch){}, s.subs...)
+	s.pub.Store(&cp)
+}
+
+// openStore opens the log at url with its projections.
+func openStore(url string, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
+	s := &store{}
+	s.view = projections.New(projections.Options{Logger: logger, Registerer: reg})
+	l, err := eventlog.Open(eventlog.Options{
+		URL:        url,
+		Indexer:    s.view,
+		Logger:     logger,
+		Registerer: reg,
+		OnCommit: func(b eventlog.Batch) {
+			s.view.Committed(b)
+			if subs := s.pub.Load(); subs != nil {
+				for _, fn := range *subs {
+					fn(b)
+				}
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.view.Attach(l); err != nil {
+		l.Close()
+		return nil, err
+	}
+	s.log = l
+	s.ingest, err = ingest.New(ingest.Options{Log: l, Registerer: reg})
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSink opens a store as an ingest.Sink for the detect and import
+// commands; close flushes and closes it.
+func openSink(_ context.Context, url string) (ingest.Sink, func() error, error) {
+	s, err := openStore(url, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.ingest, s.log.Close, nil
+}
+
+func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel(environ)}))
+	cfg, err := LoadConfig(environMap(environ))
+	if err != nil {
+		fmt.Fprintf(stderr, "securevision: config: %v\n", err)
+		return 2
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.API.Host, "host", cfg.API.Host, "listen address (SECUREVISION__API__HOST)")
+	fs.IntVar(&cfg.API.Port, "port", cfg.API.Port, "listen port (SECUREVISION__API__PORT)")
+	fs.StringVar(&cfg.Events.DBURL, "db-url", cfg.Events.DBURL, "store URL (SECUREVISION__EVENTS__DB_URL)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := cfg.Validate(environMap(environ)); err != nil {
+		fmt.Fprintf(stderr, "securevision: config: %v\n", err)
+		return 2
+	}
+	if err := serve(ctx, cfg, logger, environ); err != nil {
+		logger.Error("server stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func logLevel(environ []string) slog.Level {
+	var l slog.Level
+	if v, ok := environMap(environ)["SECUREVISION__LOG_LEVEL"]; ok {
+		_ = l.UnmarshalText([]byte(v))
+	}
+	return l
+}
+
+// serve runs until ctx is done, then shuts down in order: stop accepting,
+// drain requests, close streams, stop producers, flush and close the store.
+func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []string) error {
+	reg := metrics.NewRegistry()
+	vis, err := newVision(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(cfg.Events.DBURL, logger, reg)
+	if err != nil {
+		return err
+	}
+	var closeErrs []error
+	defer func() {
+		if err := st.log.Close(); err != nil {
+			closeErrs = append(closeErrs, err)
+			logger.Error("close store", "err", err)
+		}
+	}()
+	if vis.lists != nil {
+		st.ingest.SetLists(vis.lists)
+	}
+
+	hub, err := newStream(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	api, err := httpd.New(httpd.Options{
+		Log: st.log, View: st.view, Ingest: st.ingest,
+		Stream: hub.handler(), StreamClients: hub.clients,
+		WSEnabled:          cfg.API.WSEnabled,
+		AuthToken:          cfg.API.AuthToken,
+		CORSOrigins:        cfg.API.CORSOrigins,
+		RateLimitPerMinute: cfg.API.RateLimit,
+		RetentionDays:      cfg.Events.RetentionDays,
+		Backup:             backupFunc(st.log, cfg.Events.BackupDir),
+		Gatherer:           reg,
+		Registerer:         reg,
+		Logger:             logger,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Addr(), err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		st.view.RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
+	}()
+	vis.start(bg, &wg, st.ingest)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				vis.reload()
+			case <-bg.Done():
+				return
+			}
+		}
+	}()
+
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	logger.Info("serving", "addr", ln.Addr().String(), "store", cfg.Events.DBURL,
+		"auth", cfg.API.AuthToken != "", "ws_enabled", cfg.API.WSEnabled, "retention_days", cfg.Events.RetentionDays)
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-srvErr:
+		stopBG()
+		wg.Wait()
+		return fmt.Errorf("http server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// 1. Stop accepting and drain in-flight requests (appends among them
+	// finish: their batches commit before the store closes).
+	if err := srv.Shutdown(sctx); err != nil {
+		closeErrs = append(closeErrs, fmt.Errorf("drain http: %w", err))
+	}
+	// 2. Streams get close code 1001.
+	if err := hub.shutdown(sctx); err != nil {
+		closeErrs = append(closeErrs, fmt.Errorf("close streams: %w", err))
+	}
+	// 3. Producers and loops stop; then the deferred store close flushes.
+	stopBG()
+	wg.Wait()
+	logger.Info("stopped", "last_id", st.log.LastID())
+	return errors.Join(closeErrs...)
+}
+
+// backupFunc makes POST /backup: a Pebble checkpoint into a new
+// timestamped directory under dir.
+func backupFunc(l *eventlog.Log, dir string) func(context.Context) (any, error) {
+	if dir == "" {
+		return nil
+	}
+	return func(context.Context) (any, error) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, err
+		}
+		last := l.LastID()
+		path := filepath.Join(dir, "events-"+time.Now().UTC().Format("20060102T150405.000Z"))
+		if err := l.Checkpoint(path); err != nil {
+			return nil, err
+		}
+		abs, _ := filepath.Abs(path)
+		return struct {
+			Path   string `json:"path"`
+			LastID uint64 `json:"last_id"`
+		}{abs, last}, nil
+	}
+}

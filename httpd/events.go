@@ -1,0 +1,229 @@
+package httpd
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/projections"
+)
+
+// EventsQuery is a parsed GET /events request.
+//
+// Cursor semantics: `after` travels forward (toward newer ids), `before`
+// and no cursor travel backward from the newest id, except that
+// order=asc without a cursor starts at the oldest id and travels forward.
+// A page holds the first `limit` matches in the direction of travel;
+// `order` only sets the order within the page (default: asc when
+// travelling forward, desc otherwise — so `after` implies asc). The next
+// page continues from the farthest id reached, so following `next` links
+// visits each match exactly once.
+type EventsQuery struct {
+	Q projections.Query
+	// Order is the order of the page; OrderSet records an explicit order=.
+	Asc      bool
+	OrderSet bool
+	HasAfter bool
+}
+
+// ParseEventsQuery parses and validates the query string of GET /events.
+func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
+	var (
+		eq   EventsQuery
+		errs []ingest.FieldError
+	)
+	q := &eq.Q
+	q.Limit = 100
+	get := func(name string) (string, bool) {
+		vs, ok := v[name]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[len(vs)-1], true // FastAPI keeps the last of repeated scalars
+	}
+	intParam := func(name string, min int64) (int64, bool) {
+		s, ok := get(name)
+		if !ok {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			errs = append(errs, queryError(name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
+			return 0, false
+		}
+		if n < min {
+			errs = append(errs, queryError(name, "greater_than_equal", "Input should be greater than or equal to "+strconv.FormatInt(min, 10)))
+			return 0, false
+		}
+		return n, true
+	}
+	if s, ok := get("type"); ok {
+		if q.Type = projections.TypeCode(s); q.Type == 0 {
+			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
+		}
+	}
+	if n, ok := intParam("since", -1<<62); ok {
+		q.HasSince, q.Since = true, n
+	}
+	if n, ok := intParam("until", -1<<62); ok {
+		q.HasUntil, q.Until = true, n
+	}
+	if s, ok := get("limit"); ok {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			errs = append(errs, queryError("limit", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
+		case n < 1:
+			errs = append(errs, queryError("limit", "greater_than_equal", "Input should be greater than or equal to 1"))
+		case n > projections.MaxLimit:
+			errs = append(errs, queryError("limit", "less_than_equal", "Input should be less than or equal to 1000"))
+		default:
+			q.Limit = n
+		}
+	}
+	if s, ok := get("source"); ok {
+		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
+			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
+		}
+		q.Source = s
+	}
+	after, hasAfter := intParam("after", 0)
+	before, hasBefore := intParam("before", 1)
+	if hasAfter && hasBefore {
+		errs = append(errs, queryError("before", "value_error", "Value error, before and after cannot be combined: page with one cursor"))
+	}
+	if s, ok := get("order"); ok {
+		switch s {
+		case "asc":
+			eq.Asc = true
+		case "desc":
+		default:
+			errs = append(errs, queryError("order", "enum", "Input should be 'asc' or 'desc'"))
+		}
+		eq.OrderSet = true
+	}
+	q.After, q.Before, eq.HasAfter = uint64(after), uint64(before), hasAfter
+	// Direction of travel (see EventsQuery).
+	q.Asc = hasAfter || (!hasBefore && eq.OrderSet && eq.Asc)
+	if !eq.OrderSet {
+		eq.Asc = q.Asc
+	}
+	q.Reverse = eq.Asc != q.Asc
+	return eq, errs
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	eq, errs := ParseEventsQuery(r.URL.Query())
+	if len(errs) > 0 {
+		writeValidation(w, errs)
+		return
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4<<20 { // do not pin huge pages in the pool
+			bufPool.Put(bp)
+		}
+	}()
+	body, pg, err := s.opts.View.Query(eq.Q, (*bp)[:0])
+	*bp = body
+	if err != nil {
+		s.log.Error("query failed", "err", err)
+		writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+		return
+	}
+	h := w.Header()
+	if pg.Count > 0 {
+		h.Set("X-Next-Cursor", strconv.FormatUint(pg.Cursor, 10))
+		if pg.More {
+			h.Set("Link", "<"+nextLink(r, eq, pg.Cursor)+`>; rel="next"`)
+		}
+	}
+	writeRaw(w, http.StatusOK, body)
+}
+
+// nextLink keeps every filter and replaces the cursor.
+func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
+	v := r.URL.Query()
+	v.Del("after")
+	v.Del("before")
+	v.Del("token")
+	c := strconv.FormatUint(cursor, 10)
+	if eq.Q.Asc {
+		v.Set("after", c)
+	} else {
+		v.Set("before", c)
+	}
+	if eq.OrderSet || eq.Asc != eq.Q.Asc || (eq.Q.Asc && !eq.HasAfter) {
+		// Keep the page order explicit once the cursor alone would imply
+		// another.
+		if eq.Asc {
+			v.Set("order", "asc")
+		} else {
+			v.Set("order", "desc")
+		}
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.Path + "?" + v.Encode()
+}
+
+func parseID(w http.ResponseWriter, ps httprouter.Params) (uint64, bool) {
+	id, err := strconv.ParseUint(ps.ByName("event_id"), 10, 64)
+	if err != nil {
+		writeValidation(w, []ingest.FieldError{{Loc: []any{"path", "event_id"}, Msg: "Input should be a valid integer, unable to parse string as an integer", Type: "int_parsing"}})
+		return 0, false
+	}
+	return id, true
+}
+
+// eventByID serves /events/:id (typ 0), /faces/:id and /plates/:id.
+func (s *Server) eventByID(typ uint8, notFound string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, ok := parseID(w, httprouter.ParamsFromContext(r.Context()))
+		if !ok {
+			return
+		}
+		t, js, err := s.opts.View.Event(id)
+		switch {
+		case errors.Is(err, eventlog.ErrNotFound) || (err == nil && typ != 0 && t != typ):
+			writeDetail(w, http.StatusNotFound, notFound)
+		case err != nil:
+			s.log.Error("read event failed", "id", id, "err", err)
+			writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+		default:
+			writeRaw(w, http.StatusOK, js)
+		}
+	}
+}
+
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	id, ok := parseID(w, httprouter.ParamsFromContext(r.Context()))
+	if !ok {
+		return
+	}
+	img, err := s.opts.Log.Snapshot(id)
+	switch {
+	case errors.Is(err, eventlog.ErrNotFound):
+		writeDetail(w, http.StatusNotFound, "Snapshot not found")
+	case err != nil:
+		s.log.Error("read snapshot failed", "id", id, "err", err)
+		writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+	default:
+		h := w.Header()
+		h.Set("Content-Type", "image/jpeg")
+		h.Set("Content-Length", strconv.Itoa(len(img)))
+		h.Set("Cache-Control", "private, max-age=3600")
+		w.Write(img)
+	}
+}

@@ -1,0 +1,128 @@
+package httpd
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/securevision/events/ingest"
+)
+
+func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Service     string `json:"service"`
+		Version     string `json:"version"`
+		WSEnabled   bool   `json:"ws_enabled"`
+		AuthEnabled bool   `json:"auth_enabled"`
+	}{ServiceName, Version, s.opts.WSEnabled, len(s.token) > 0})
+}
+
+// health answers the seed's body from memory: no store scan. It is
+// written by hand because it is the most polled endpoint.
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	rc := s.opts.View.Recent()
+	st := s.opts.Log.State()
+	clients := 0
+	if s.opts.StreamClients != nil {
+		clients = s.opts.StreamClients()
+	}
+	storeErr := s.opts.Log.Health()
+	b := make([]byte, 0, 384)
+	b = append(b, `{"ok":`...)
+	b = strconv.AppendBool(b, storeErr == nil)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, s.now().UnixMilli(), 10)
+	b = append(b, `,"service":"`+ServiceName+`","version":"`+Version+`","ws_clients":`...)
+	b = strconv.AppendInt(b, int64(clients), 10)
+	b = append(b, `,"recent_events":{"total":`...)
+	b = strconv.AppendUint(b, rc.Total(), 10)
+	b = append(b, `,"face_matches":`...)
+	b = strconv.AppendUint(b, rc.Face, 10)
+	b = append(b, `,"plate_reads":`...)
+	b = strconv.AppendUint(b, rc.Plate, 10)
+	b = append(b, `},"event_rate":{"events_per_second":`...)
+	b = strconv.AppendFloat(b, float64(rc.Total())/300, 'f', -1, 64)
+	b = append(b, `,"sample_duration_seconds":300.0},"log":{"first_id":`...)
+	b = strconv.AppendUint(b, st.First, 10)
+	b = append(b, `,"last_id":`...)
+	b = strconv.AppendUint(b, st.Last, 10)
+	b = append(b, '}')
+	status := http.StatusOK
+	if storeErr != nil {
+		status = http.StatusServiceUnavailable
+		b = append(b, `,"error":`...)
+		b = strconv.AppendQuote(b, storeErr.Error())
+	}
+	b = append(b, '}')
+	writeRaw(w, status, b)
+}
+
+func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > ingest.MaxBodyBytes {
+		s.opts.Ingest.CountRejected("too_large")
+		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", ingest.MaxBodyBytes))
+		return
+	}
+	ndjson := false
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl") {
+			ndjson = true
+		}
+	}
+	evs, err := ingest.Decode(r.Body, ndjson)
+	if err == nil {
+		var res ingest.Result
+		res, err = s.opts.Ingest.AppendDecoded(r.Context(), evs)
+		if err == nil {
+			writeJSON(w, http.StatusOK, res)
+			return
+		}
+	}
+	var verr *ingest.ValidationError
+	var big *ingest.TooLargeError
+	switch {
+	case errors.As(err, &verr):
+		s.opts.Ingest.CountRejected("invalid")
+		writeValidation(w, verr.Errors)
+	case errors.As(err, &big):
+		s.opts.Ingest.CountRejected("too_large")
+		writeDetail(w, http.StatusRequestEntityTooLarge, "Request too large: "+big.Msg)
+	case errors.Is(err, ingest.ErrUnavailable):
+		writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: nothing was appended")
+	default:
+		writeDetail(w, http.StatusBadRequest, "Could not read the request body")
+	}
+}
+
+func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
+	days := s.opts.RetentionDays
+	deleted := 0
+	if days > 0 {
+		cutoff := s.now().Add(-time.Duration(days) * 24 * time.Hour).UnixMilli()
+		n, err := s.opts.View.Cleanup(r.Context(), cutoff)
+		if err != nil {
+			s.log.Error("cleanup failed", "err", err)
+			writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: cleanup failed")
+			return
+		}
+		deleted = n
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Deleted       int `json:"deleted"`
+		RetentionDays int `json:"retention_days"`
+	}{deleted, days})
+}
+
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	res, err := s.opts.Backup(r.Context())
+	if err != nil {
+		s.log.Error("backup failed", "err", err)
+		writeDetail(w, http.StatusServiceUnavailable, "Backup failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

@@ -1,0 +1,251 @@
+// Package httpd serves the REST API, /metrics, the API docs and mounts the
+// WebSocket stream. It holds no storage logic: handlers call projections
+// (queries, health counts, retention) and ingest (the append path).
+//
+// Every route is registered with its httprouter pattern, and the
+// middleware chain is built per route so that metrics are labelled by
+// pattern (/faces/:event_id), never by raw path:
+//
+//	metrics → access log → security headers → CORS → rate limit (REST) → auth → handler
+package httpd
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/cors"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/httpd/apidocs"
+	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/projections"
+)
+
+// Service identity reported by / and /health, as in the seed.
+const (
+	ServiceName = "SecureVision Events API"
+	Version     = "0.1.0"
+)
+
+// Options configure the HTTP API.
+type Options struct {
+	Log    *eventlog.Log
+	View   *projections.View
+	Ingest *ingest.Service
+	// Stream serves GET /stream (wsfanout); nil answers 404.
+	Stream http.Handler
+	// StreamClients reports open streams for /health; nil reports 0.
+	StreamClients func() int
+	WSEnabled     bool
+	// AuthToken enables bearer auth when non-empty.
+	AuthToken          string
+	CORSOrigins        []string
+	RateLimitPerMinute int
+	RetentionDays      int
+	// Backup makes an online copy (POST /backup); nil answers 404.
+	Backup func(ctx context.Context) (any, error)
+	// Gatherer backs /metrics; nil uses the default gatherer.
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock for /health and retention; nil is time.Now.
+	Now func() time.Time
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Log == nil || o.View == nil || o.Ingest == nil {
+		return fmt.Errorf("httpd: Log, View and Ingest are required")
+	}
+	if o.RateLimitPerMinute < 0 {
+		return fmt.Errorf("httpd: RateLimitPerMinute must be >= 0")
+	}
+	return nil
+}
+
+// Server is the HTTP API.
+type Server struct {
+	opts    Options
+	now     func() time.Time
+	log     *slog.Logger
+	router  *httprouter.Router
+	m       *httpMetrics
+	limiter *httprate.RateLimiter
+	cors    *cors.Cors
+	public  map[string]bool
+	token   []byte
+}
+
+// New builds the server and its routes.
+func New(opts Options) (*Server, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:   opts,
+		now:    opts.Now,
+		log:    opts.Logger,
+		router: httprouter.New(),
+		m:      newHTTPMetrics(opts.Registerer),
+		token:  []byte(opts.AuthToken),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.RateLimitPerMinute > 0 {
+		s.limiter = httprate.NewRateLimiter(opts.RateLimitPerMinute, time.Minute,
+			httprate.WithKeyFuncs(httprate.KeyByIP),
+			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+				writeDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")
+			}))
+	}
+	if len(opts.CORSOrigins) > 0 {
+		s.cors = cors.New(cors.Options{
+			AllowedOrigins: opts.CORSOrigins,
+			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowedHeaders: []string{"Authorization", "Content-Type"},
+			ExposedHeaders: []string{"X-Next-Cursor", "Link", "Retry-After"},
+			MaxAge:         600,
+		})
+	}
+	s.routes()
+	return s, nil
+}
+
+// PublicPaths are served without a token (CONTRACT §4).
+var PublicPaths = []string{"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"}
+
+func (s *Server) routes() {
+	s.public = map[string]bool{}
+	for _, p := range PublicPaths {
+		s.public[p] = true
+	}
+	r := s.router
+	r.HandleMethodNotAllowed = true
+	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeDetail(w, http.StatusNotFound, "Not Found")
+	}), true)
+	r.MethodNotAllowed = s.wrap("method_not_allowed", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+	}), true)
+	// CORS preflight on any route when CORS is on; otherwise 405 as
+	// FastAPI without CORSMiddleware.
+	r.HandleOPTIONS = s.cors != nil
+	if s.cors != nil {
+		r.GlobalOPTIONS = s.cors.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNoContent)
+		}))
+	}
+
+	s.handle(http.MethodGet, "/", s.root)
+	s.handle(http.MethodGet, "/health", s.health)
+	gatherer := s.opts.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.DefaultGatherer
+	}
+	s.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}).ServeHTTP)
+	s.handle(http.MethodPost, "/ingest", s.ingest)
+	s.handle(http.MethodPost, "/cleanup", s.cleanup)
+	s.handle(http.MethodGet, "/events", s.events)
+	s.handle(http.MethodGet, "/events/:event_id", s.eventByID(0, "Event not found"))
+	s.handle(http.MethodGet, "/events/:event_id/snapshot.jpg", s.snapshot)
+	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(projections.TypeFace, "Face match event not found"))
+	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(projections.TypePlate, "Plate read event not found"))
+	if s.opts.Stream != nil {
+		s.handle(http.MethodGet, "/stream", s.opts.Stream.ServeHTTP)
+	}
+	if s.opts.Backup != nil {
+		s.handle(http.MethodPost, "/backup", s.backup)
+	}
+	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
+}
+
+// Routes lists the registered routes as "METHOD /pattern" (for the
+// OpenAPI drift test).
+func (s *Server) Routes() []string { return append([]string(nil), s.m.routes...) }
+
+func (s *Server) handle(method, path string, h http.HandlerFunc) {
+	s.m.routes = append(s.m.routes, method+" "+path)
+	wrapped := s.wrap(path, method, h, s.public[path] || apidocs.IsPublic(path))
+	s.router.Handler(method, path, wrapped)
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// wrap builds the middleware chain of one route (see the package doc).
+func (s *Server) wrap(route, method string, h http.Handler, public bool) http.Handler {
+	if !public {
+		h = s.auth(h)
+	}
+	if s.limiter != nil && route != "/stream" && route != "/metrics" && route != "/health" {
+		h = s.limiter.Handler(h)
+	}
+	if s.cors != nil {
+		h = s.cors.Handler(h)
+	}
+	h = securityHeaders(h)
+	return s.instrument(route, h)
+}
+
+// auth checks the bearer token in constant time. /stream also accepts
+// ?token= because browsers cannot set headers on WebSockets.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if len(s.token) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := ""
+		if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+			got = strings.TrimSpace(a[7:])
+		} else if r.URL.Path == "/stream" {
+			got = r.URL.Query().Get("token")
+		}
+		if got == "" || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
+			s.m.authFailures.Inc()
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			writeDetail(w, http.StatusUnauthorized, "Authentication required")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RedactQuery returns the raw query with token= values replaced, for logs.
+func RedactQuery(q string) string {
+	if !strings.Contains(strings.ToLower(q), "token=") {
+		return q
+	}
+	parts := strings.Split(q, "&")
+	for i, p := range parts {
+		if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "token") {
+			parts[i] = k + "=REDACTED"
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Println(v ...any) { p.l.Error(fmt.Sprint(v...), "component", "promhttp") }
