@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,10 @@ const maxBatchBytes = 32 << 20
 // writer builds the next one. Pebble groups concurrent syncs itself; more
 // depth only adds memory.
 const syncDepth = 4
+
+// recordOverhead is the stored bytes of a record beyond its source, Head
+// and Tail: header, id, created_at and punctuation.
+const recordOverhead = 11 + 20 + 44 + 8
 
 // Record is one event handed to Append. Head holds the JSON members that
 // come after "id" and before "created_at", Tail those after "created_at",
@@ -476,18 +481,26 @@ func (l *Log) commit(reqs []*appendReq) {
 	if created < l.createdMs {
 		created = l.createdMs // created_at never decreases along the log
 	}
-	n := 0
+	n, size := 0, 0
 	for _, r := range reqs {
 		n += len(r.recs)
+		for i := range r.recs {
+			rec := &r.recs[i]
+			size += recordOverhead + len(rec.Source) + len(rec.Head) + len(rec.Tail)
+		}
 	}
+	// One slab holds every stored value of the batch: one allocation per
+	// group commit instead of one per record. Entries alias it.
+	slab := make([]byte, 0, size)
 	p := &pending{
-		b:       l.db.NewBatch(),
+		b:       l.db.NewBatchWithSize(size + n*24),
 		reqs:    append([]*appendReq(nil), reqs...),
 		firsts:  make([]uint64, len(reqs)),
 		entries: make([]Entry, 0, n),
 		start:   start,
 	}
 	var stamp [24]byte
+	var key [9]byte // Batch.Set copies the key
 	cstamp := time.UnixMilli(created).UTC().AppendFormat(stamp[:0], "2006-01-02T15:04:05.000Z")
 	id := l.next
 	var err error
@@ -495,8 +508,8 @@ func (l *Log) commit(reqs []*appendReq) {
 		p.firsts[i] = id
 		for j := range r.recs {
 			rec := &r.recs[j]
-			v := make([]byte, 0, 11+len(rec.Source)+len(rec.Head)+len(rec.Tail)+80)
-			v = appendHeader(v, rec.Type, rec.TsMs, rec.Source)
+			start := len(slab)
+			v := appendHeader(slab, rec.Type, rec.TsMs, rec.Source)
 			js := len(v)
 			v = append(v, `{"id":`...)
 			v = strconv.AppendUint(v, id, 10)
@@ -507,21 +520,26 @@ func (l *Log) commit(reqs []*appendReq) {
 			v = append(v, `",`...)
 			v = append(v, rec.Tail...)
 			v = append(v, '}')
-			if err = p.b.Set(LogKey(id), v, nil); err != nil {
+			slab = v
+			v = v[start:len(v):len(v)]
+			key[0] = famLog
+			binary.BigEndian.PutUint64(key[1:], id)
+			if err = p.b.Set(key[:], v, nil); err != nil {
 				break
 			}
-			e := Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, JSON: v[js:], HasBlob: len(rec.Blob) > 0}
+			p.entries = append(p.entries, Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, JSON: v[js-start:], HasBlob: len(rec.Blob) > 0})
+			e := &p.entries[len(p.entries)-1]
 			if e.HasBlob {
-				if err = p.b.Set(SnapshotKey(id), rec.Blob, nil); err != nil {
+				key[0] = famSnapshot
+				if err = p.b.Set(key[:], rec.Blob, nil); err != nil {
 					break
 				}
 			}
 			if l.opts.Indexer != nil {
-				if err = l.opts.Indexer.Index(batchWriter{p.b}, &e); err != nil {
+				if err = l.opts.Indexer.Index(batchWriter{p.b}, e); err != nil {
 					break
 				}
 			}
-			p.entries = append(p.entries, e)
 			id++
 		}
 		if err != nil {

@@ -82,8 +82,10 @@ type View struct {
 		ring  [ringSize]bucket
 	}
 	lastCleanup atomic.Pointer[CleanupStats]
-	// touched blocks of the batch being built (writer goroutine only).
+	// touched blocks of the batch being built and the key buffer (writer
+	// goroutine only).
 	touched map[uint64]struct{}
+	scratch []byte
 }
 
 // New creates a View; call Attach after the log is open to load the
@@ -208,17 +210,38 @@ func decodeZone(v []byte) (zone, error) {
 	}, nil
 }
 
-// Index implements eventlog.Indexer.
+// typeValues are the time index values, shared: Batch.Set copies.
+var typeValues = [256][]byte{}
+
+func init() {
+	for i := range typeValues {
+		typeValues[i] = []byte{byte(i)}
+	}
+}
+
+// Index implements eventlog.Indexer. It runs on the writer goroutine and
+// builds keys in v.scratch (Pebble's Batch.Set copies them).
 func (v *View) Index(w eventlog.Writer, e *eventlog.Entry) error {
-	if err := w.Set(typeKey(e.Type, e.ID), nil); err != nil {
+	k := v.scratch[:0]
+	k = append(k, eventlog.FamIndex, 'y', e.Type)
+	k = binary.BigEndian.AppendUint64(k, e.ID)
+	if err := w.Set(k, nil); err != nil {
 		return err
 	}
-	if err := w.Set(timeKey(e.TsMs, e.ID), []byte{e.Type}); err != nil {
+	k = append(k[:0], eventlog.FamIndex, 't')
+	k = binary.BigEndian.AppendUint64(k, uint64(e.TsMs))
+	k = binary.BigEndian.AppendUint64(k, e.ID)
+	if err := w.Set(k, typeValues[e.Type]); err != nil {
 		return err
 	}
-	if err := w.Set(sourceKey(e.Source, e.ID), nil); err != nil {
+	k = append(k[:0], eventlog.FamIndex, 's')
+	k = append(k, e.Source...)
+	k = append(k, 0)
+	k = binary.BigEndian.AppendUint64(k, e.ID)
+	if err := w.Set(k, nil); err != nil {
 		return err
 	}
+	v.scratch = k
 	b := e.ID / blockSize
 	v.mu.Lock()
 	z := v.zoneLocked(b)
