@@ -44,11 +44,14 @@ bench:
 # System packages: OpenCV + Tesseract for vision, Chromium for the docs
 # browser test, Prometheus for the scrape test, wrk for HTTP load.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
-	fonts-dejavu-core chromium prometheus wrk
+	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
+	@# The seed's JavaScript client (axios) for httpd's seed-client test.
+	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
+	else echo "npm not found: the seed JavaScript client test will be skipped"; fi
 
 clean:
 	rm -rf bin
