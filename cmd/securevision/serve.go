@@ -157,8 +157,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 			logger.Error("close store", "err", err)
 		}
 	}()
-	if vis.lists != nil {
-		st.ingest.SetLists(vis.lists)
+	st.ingest.SetLists(vis.lists)
+	if err := vis.attach(st.ingest); err != nil {
+		return err
 	}
 
 	hub, err := newStream(cfg, st, logger, reg)
@@ -201,7 +202,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		defer wg.Done()
 		st.view.RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
-	vis.start(bg, &wg, st.ingest)
+	vis.start(bg, &wg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

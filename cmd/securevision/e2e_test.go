@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// server is the real serve command on a free port.
+type server struct {
+	base   string
+	cancel context.CancelFunc
+	done   chan int
+}
+
+func startServer(t *testing.T, env ...string) *server {
+	t.Helper()
+	port := freePort(t)
+	environ := append([]string{
+		"SECUREVISION__EVENTS__DB_URL=memory://",
+		fmt.Sprintf("SECUREVISION__API__PORT=%d", port),
+	}, env...)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{base: fmt.Sprintf("http://127.0.0.1:%d", port), cancel: cancel, done: make(chan int, 1)}
+	go func() { s.done <- runServe(ctx, nil, environ, io.Discard, io.Discard) }()
+	for i := 0; i < 100; i++ {
+		if r, err := http.Get(s.base + "/health"); err == nil {
+			r.Body.Close()
+			t.Cleanup(s.stop)
+			return s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("server did not start")
+	return nil
+}
+
+func (s *server) stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
+	}
+}
+
+func (s *server) ingest(t *testing.T, body string) {
+	t.Helper()
+	r, err := http.Post(s.base+"/ingest", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("ingest: %d %s", r.StatusCode, b)
+	}
+}
+
+func (s *server) wsClients(t *testing.T) int {
+	r, err := http.Get(s.base + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var h struct {
+		WSClients int `json:"ws_clients"`
+	}
+	json.NewDecoder(r.Body).Decode(&h)
+	return h.WSClients
+}
+
+func (s *server) waitClients(t *testing.T, n int) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if s.wsClients(t) >= n {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("ws_clients never reached %d", n)
+}
+
+const seedEvents = `[{"type":"face_match","frame_source_id":"camera_front_door","payload":{"person_name":"Jane Smith","similarity":0.95,"bbox":[120,160,270,320]}},` +
+	`{"type":"plate_read","frame_source_id":"camera_driveway","payload":{"plate_text":"ABC1234","confidence":0.88,"region":"US-CA","list_match":"whitelist"}}]`
+
+// TestSeedPythonWebSocketClient runs the seed's Python websockets client
+// unchanged against the real server, through shutdown (close 1001).
+func TestSeedPythonWebSocketClient(t *testing.T) {
+	py := "/usr/bin/python3"
+	if exec.Command(py, "-c", "import websockets").Run() != nil {
+		t.Skip("SKIPPED: no python3 with websockets (make deps installs python3-websockets): the seed's Python WebSocket client was not run")
+	}
+	s := startServer(t)
+	cmd := exec.Command(py, "testdata/ws_client.py")
+	cmd.Env = append(os.Environ(), "WS_URI=ws"+strings.TrimPrefix(s.base, "http")+"/stream")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func() string {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("client exited early")
+			}
+			return l
+		case <-time.After(10 * time.Second):
+			t.Fatal("client printed nothing for 10 s")
+		}
+		return ""
+	}
+	if l := next(); l != "Connected to SecureVision stream" {
+		t.Fatalf("first line %q", l)
+	}
+	s.waitClients(t, 1)
+	s.ingest(t, seedEvents)
+	for _, want := range []string{"Face detected: Jane Smith", "Plate detected: ABC1234"} {
+		if l := next(); l != want {
+			t.Fatalf("got %q, want %q", l, want)
+		}
+	}
+	s.stop() // graceful shutdown closes the stream with 1001
+	if l := next(); l != "Connection closed" {
+		t.Fatalf("after shutdown: %q", l)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+}
+
+// TestSeedBrowserWebSocketClient runs the seed's browser client in
+// headless Chromium against the real server.
+func TestSeedBrowserWebSocketClient(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("SKIPPED: chromium not installed (make deps): the seed's browser WebSocket client was not run")
+	}
+	s := startServer(t)
+	var (
+		mu     sync.Mutex
+		report string
+	)
+	files := http.FileServer(http.Dir("testdata"))
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/report" {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			if len(b) > len(report) {
+				report = string(b)
+			}
+			mu.Unlock()
+			return
+		}
+		files.ServeHTTP(w, r)
+	}))
+	defer page.Close()
+	url := page.URL + "/ws_client.html?ws=ws" + strings.TrimPrefix(s.base, "http") + "/stream"
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(), url)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	s.waitClients(t, 1)
+	s.ingest(t, seedEvents)
+	wants := []string{"Connected to SecureVision stream", "pong: ping", "Face detected: Jane Smith", "Plate detected: ABC1234"}
+	read := func() string { mu.Lock(); defer mu.Unlock(); return report }
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		all := true
+		for _, w := range wants {
+			all = all && strings.Contains(read(), w)
+		}
+		if all {
+			break
+		}
+	}
+	dom := read()
+	for _, want := range wants {
+		if !strings.Contains(string(dom), want) {
+			t.Fatalf("page log lacks %q:\n%s", want, dom)
+		}
+	}
+}

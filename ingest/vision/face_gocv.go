@@ -1,0 +1,212 @@
+//go:build gocv
+
+package vision
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gocv.io/x/gocv"
+
+	"github.com/securevision/events/ingest"
+)
+
+const (
+	// faceDetectWidth: frames wider than this are scaled down for Haar
+	// detection; a 640-px frame still finds faces of 30 px and the cost of
+	// detectMultiScale grows with the pixel count.
+	faceDetectWidth = 640
+	// faceMinSize is the smallest face searched, in detection pixels:
+	// LBPH on a smaller crop is noise.
+	faceMinSize = 30
+	// galleryCropMax: a gallery image without a detectable face is taken
+	// as a ready-made face crop only when it is at most this big on both
+	// sides; a bigger one is a scene and is skipped with a warning.
+	galleryCropMax = 300
+)
+
+// faceHit is one detected and recognised face in frame pixels.
+type faceHit struct {
+	box  image.Rectangle
+	name string
+	sim  float64
+	dist *float64
+}
+
+// detectFaces runs the Haar cascade on gray (full-size grey frame) and
+// returns boxes in gray's pixels, largest first.
+func detectFaces(cc *gocv.CascadeClassifier, gray gocv.Mat, minSize int) []image.Rectangle {
+	scale := 1.0
+	small := gocv.NewMat()
+	defer small.Close()
+	if gray.Cols() > faceDetectWidth {
+		scale = float64(faceDetectWidth) / float64(gray.Cols())
+		gocv.Resize(gray, &small, image.Point{}, scale, scale, gocv.InterpolationArea)
+	} else {
+		gray.CopyTo(&small)
+	}
+	gocv.EqualizeHist(small, &small)
+	rects := cc.DetectMultiScaleWithParams(small, 1.1, 5, 0, image.Pt(minSize, minSize), image.Point{})
+	bounds := image.Rect(0, 0, gray.Cols(), gray.Rows())
+	out := make([]image.Rectangle, 0, len(rects))
+	for _, r := range rects {
+		if scale != 1 {
+			r = image.Rect(int(float64(r.Min.X)/scale), int(float64(r.Min.Y)/scale),
+				int(float64(r.Max.X)/scale), int(float64(r.Max.Y)/scale))
+		}
+		if r = r.Intersect(bounds); !r.Empty() {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return area(out[i]) > area(out[j]) })
+	return out
+}
+
+func area(r image.Rectangle) int { return r.Dx() * r.Dy() }
+
+// faceDescriptor computes the LBPH descriptor of box in gray: crop, resize
+// to lbpFaceSize², equalise, blur, LBP histograms.
+func faceDescriptor(gray gocv.Mat, box image.Rectangle) ([]float32, error) {
+	crop := gray.Region(box)
+	defer crop.Close()
+	norm := gocv.NewMat()
+	defer norm.Close()
+	gocv.Resize(crop, &norm, image.Pt(lbpFaceSize, lbpFaceSize), 0, 0, gocv.InterpolationArea)
+	gocv.EqualizeHist(norm, &norm)
+	// Blur before LBP: sign comparisons of neighbours are otherwise
+	// dominated by JPEG and sensor noise.
+	gocv.GaussianBlur(norm, &norm, image.Pt(3, 3), 0, 0, gocv.BorderDefault)
+	px, err := norm.DataPtrUint8()
+	if err != nil {
+		return nil, err
+	}
+	return lbpDescriptor(px, norm.Cols(), norm.Rows(), norm.Step()), nil
+}
+
+// gallery is an immutable set of enrolled descriptors.
+type gallery struct {
+	names   []string // one per descriptor
+	descs   [][]float32
+	persons int
+}
+
+// nearest returns the gallery entry closest to d by chi-square distance.
+func (g *gallery) nearest(d []float32) (name string, dist float64, ok bool) {
+	if g == nil || len(g.descs) == 0 {
+		return "", 0, false
+	}
+	best := -1
+	for i, gd := range g.descs {
+		if x := chiSquare(d, gd); best < 0 || x < dist {
+			best, dist = i, x
+		}
+	}
+	return g.names[best], dist, true
+}
+
+// recognise maps a face descriptor to a hit using the gallery and the
+// similarity threshold.
+func recognise(g *gallery, d []float32, threshold float64) (name string, sim float64, dist *float64) {
+	n, dd, ok := g.nearest(d)
+	if !ok {
+		return "unknown", 0, nil
+	}
+	sim = similarity(dd)
+	if sim < threshold {
+		n = "unknown"
+	}
+	return n, sim, &dd
+}
+
+// galleryExts are the image files enrolled from a person's folder.
+var galleryExts = map[string]bool{".jpg": true, ".jpeg": true, ".png": true}
+
+// errNoFace is the reason a gallery image was skipped.
+var errNoFace = errors.New("no face found")
+
+// loadGallery enrols dir/<person>/*.jpg. Unreadable images and images
+// without a face are skipped, counted in errors_total{source="gallery"}
+// and logged; a missing or unreadable dir is an error.
+func loadGallery(dir string, cc *gocv.CascadeClassifier, log *slog.Logger, m *metrics) (*gallery, error) {
+	g := &gallery{}
+	if dir == "" {
+		return g, nil
+	}
+	start := time.Now()
+	people, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("vision: gallery: %w", err)
+	}
+	skipped := 0
+	for _, p := range people {
+		if !p.IsDir() || strings.HasPrefix(p.Name(), ".") {
+			continue
+		}
+		name := p.Name()
+		if !utf8.ValidString(name) || utf8.RuneCountInString(name) > ingest.MaxPersonNameLen || name == "unknown" {
+			log.Warn("gallery: person folder name not usable as person_name; skipped", "dir", filepath.Join(dir, name))
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(dir, name))
+		if err != nil {
+			m.errors.WithLabelValues("gallery", errGallery).Inc()
+			log.Warn("gallery: cannot list person folder", "dir", filepath.Join(dir, name), "err", err)
+			continue
+		}
+		enrolled := 0
+		for _, f := range files {
+			if f.IsDir() || !galleryExts[strings.ToLower(filepath.Ext(f.Name()))] {
+				continue
+			}
+			path := filepath.Join(dir, name, f.Name())
+			d, err := enrolImage(path, cc)
+			if err != nil {
+				skipped++
+				m.errors.WithLabelValues("gallery", errGallery).Inc()
+				log.Warn("gallery: image skipped", "path", path, "err", err)
+				continue
+			}
+			g.names = append(g.names, name)
+			g.descs = append(g.descs, d)
+			enrolled++
+		}
+		if enrolled > 0 {
+			g.persons++
+		}
+	}
+	log.Info("gallery enrolled", "dir", dir, "persons", g.persons, "images", len(g.descs),
+		"skipped", skipped, "duration", time.Since(start).Round(time.Millisecond))
+	return g, nil
+}
+
+// enrolImage returns the descriptor of the largest face in the image at
+// path, or of the whole image when it is a small face crop.
+func enrolImage(path string, cc *gocv.CascadeClassifier) ([]float32, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, err
+	}
+	img := gocv.IMRead(path, gocv.IMReadGrayScale)
+	defer img.Close()
+	if img.Empty() {
+		return nil, errors.New("not an image OpenCV can decode")
+	}
+	faces := detectFaces(cc, img, faceMinSize)
+	var box image.Rectangle
+	switch {
+	case len(faces) > 0:
+		box = faces[0]
+	case img.Cols() <= galleryCropMax && img.Rows() <= galleryCropMax:
+		box = image.Rect(0, 0, img.Cols(), img.Rows())
+	default:
+		return nil, errNoFace
+	}
+	return faceDescriptor(img, box)
+}

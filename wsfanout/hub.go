@@ -1,0 +1,416 @@
+package wsfanout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lxzan/gws"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/projections"
+)
+
+// maxSourceLen mirrors the ingest limit on frame_source_id (CONTRACT §3):
+// a longer ?source= can never match.
+const maxSourceLen = 128
+
+// Hub fans the committed log out to WebSocket clients. Create it with New,
+// feed it from the log's OnCommit hook with Publish and serve it at
+// GET /stream (it is an http.Handler).
+type Hub struct {
+	opts     Options
+	log      *eventlog.Log
+	logger   *slog.Logger
+	m        *hubMetrics
+	upgrader *gws.Upgrader
+
+	// active counts upgraded or upgrading connections (the MaxClients cap);
+	// open counts registered streams (Clients).
+	active  atomic.Int64
+	open    atomic.Int64
+	closing atomic.Bool
+	wg      sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		// subs receive published batches; c.idx is the position in subs.
+		subs []*client
+		// conns is every connection with running goroutines (subs plus
+		// disabled ones being closed), for Shutdown.
+		conns   map[*client]struct{}
+		closing bool
+	}
+}
+
+// New creates a hub.
+func New(opts Options) (*Hub, error) {
+	opts.setDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Hub{opts: opts, log: opts.Log, logger: opts.Logger, m: newHubMetrics(opts.Registerer)}
+	h.mu.conns = make(map[*client]struct{})
+	h.upgrader = gws.NewUpgrader(&handler{h: h}, &gws.ServerOption{
+		ReadMaxPayloadSize: opts.MaxMessageBytes,
+		// Clients send text; invalid UTF-8 is closed with 1007 by gws.
+		CheckUtf8Enabled: true,
+		Logger:           gwsLogger{opts.Logger},
+		Recovery:         gws.Recovery,
+		NewSession:       func() gws.SessionStorage { return &slot{} },
+	})
+	return h, nil
+}
+
+// Clients returns the number of open streams (/health ws_clients).
+func (h *Hub) Clients() int { return int(h.open.Load()) }
+
+// batch is one published group of entries, shared by every client queue.
+type batch struct {
+	entries     []eventlog.Entry
+	first, last uint64
+	// types has bit t set when an entry of type code t is present.
+	types uint32
+}
+
+// Publish hands a committed batch to every client. It is called from the
+// log's OnCommit hook, in log order, and never blocks on a client: it only
+// appends a pointer to each client's bounded queue (see doc.go).
+func (h *Hub) Publish(b eventlog.Batch) {
+	if len(b.Entries) == 0 {
+		return
+	}
+	bt := &batch{entries: b.Entries, first: b.Entries[0].ID, last: b.Entries[len(b.Entries)-1].ID}
+	for i := range b.Entries {
+		bt.types |= 1 << (b.Entries[i].Type & 31)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, c := range h.mu.subs {
+		c.push(bt)
+	}
+}
+
+// Shutdown sends close 1001 "server shutting down" to every client and
+// waits until their connections ended, or ctx is done (then the rest are
+// closed abruptly and ctx's error is returned). New connections are refused
+// from the first call on. It may be called more than once.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.closing.Store(true)
+	h.mu.Lock()
+	h.mu.closing = true
+	cs := make([]*client, 0, len(h.mu.conns))
+	for c := range h.mu.conns {
+		cs = append(cs, c)
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.requestClose(CloseGoingAway, "server shutting down", reasonShutdown)
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		h.logger.Info("stream clients closed", "clients", len(cs))
+		return nil
+	case <-ctx.Done():
+	}
+	h.mu.Lock()
+	for c := range h.mu.conns {
+		c.conn.markClosed()
+		_ = c.conn.Close()
+	}
+	n := len(h.mu.conns)
+	h.mu.Unlock()
+	h.logger.Warn("stream shutdown timed out; connections closed abruptly", "clients", n)
+	return fmt.Errorf("wsfanout: shutdown: %w", ctx.Err())
+}
+
+// params are the query parameters of /stream.
+type params struct {
+	f        filter
+	after    uint64
+	hasAfter bool
+}
+
+// fieldError is one entry of FastAPI's 422 detail list.
+type fieldError struct {
+	Loc  []any  `json:"loc"`
+	Msg  string `json:"msg"`
+	Type string `json:"type"`
+}
+
+func queryError(name, typ, msg string) fieldError {
+	return fieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
+}
+
+// parseParams validates after, type and source (token is the auth layer's).
+func parseParams(r *http.Request) (params, []fieldError) {
+	var p params
+	var errs []fieldError
+	q := r.URL.Query()
+	if vs, ok := q["after"]; ok {
+		s := vs[0]
+		n, err := strconv.ParseInt(s, 10, 64)
+		switch {
+		case err != nil:
+			errs = append(errs, queryError("after", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
+		case n < 0:
+			errs = append(errs, queryError("after", "greater_than_equal", "Input should be greater than or equal to 0"))
+		default:
+			p.after, p.hasAfter = uint64(n), true
+		}
+	}
+	if vs, ok := q["type"]; ok {
+		if p.f.typ = projections.TypeCode(vs[0]); p.f.typ == 0 {
+			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
+		}
+	}
+	if vs, ok := q["source"]; ok {
+		s := vs[0]
+		if n := utf8.RuneCountInString(s); n < 1 || n > maxSourceLen || !utf8.ValidString(s) {
+			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
+		}
+		p.f.source, p.f.hasSource = s, true
+	}
+	return p, errs
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+type detail struct {
+	Detail any `json:"detail"`
+}
+
+// ServeHTTP is GET /stream: it validates the query (422), applies the
+// connection cap (503), upgrades and starts the client's goroutines. The
+// caller has already checked the token.
+func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p, errs := parseParams(r)
+	if len(errs) > 0 {
+		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
+		writeJSON(w, http.StatusUnprocessableEntity, detail{errs})
+		return
+	}
+	if h.closing.Load() {
+		h.m.refused.WithLabelValues(refusedShutdown).Inc()
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, detail{"server shutting down"})
+		return
+	}
+	if !isUpgrade(r) {
+		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
+		writeJSON(w, http.StatusBadRequest, detail{"WebSocket upgrade required"})
+		return
+	}
+	if h.active.Add(1) > int64(h.opts.MaxClients) {
+		h.active.Add(-1)
+		h.m.refused.WithLabelValues(refusedMaxClients).Inc()
+		w.Header().Set("Retry-After", "5")
+		writeJSON(w, http.StatusServiceUnavailable, detail{fmt.Sprintf("too many stream clients (limit %d)", h.opts.MaxClients)})
+		return
+	}
+	netConn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		h.active.Add(-1)
+		h.logger.Error("stream: hijack failed", "err", err)
+		writeJSON(w, http.StatusInternalServerError, detail{"Internal Server Error"})
+		return
+	}
+	if h.opts.SendBuffer > 0 {
+		if tc, ok := netConn.(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(h.opts.SendBuffer)
+		}
+	}
+	wc := &wsConn{Conn: netConn}
+	socket, err := h.upgrader.UpgradeFromConn(wc, brw.Reader, r)
+	if err != nil {
+		// gws answered 400 and closed the connection.
+		h.active.Add(-1)
+		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
+		return
+	}
+	c := newClient(h, wc, socket, p)
+	socket.Session().Store("", c)
+	if !h.register(c) {
+		// Shutdown began during the upgrade: say so and hang up.
+		buf := appendCloseFrame(nil, CloseGoingAway, "server shutting down")
+		_, _ = wc.writeChunk(buf, time.Now().Add(time.Second), true)
+		_ = wc.Close()
+		h.active.Add(-1)
+		h.m.disconnects.WithLabelValues(reasonShutdown).Inc()
+		return
+	}
+	go c.read()
+	go c.run()
+}
+
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// register adds c to the hub (to the publish list unless the stream is
+// disabled) and sets its starting cursor. It reports false when the hub is
+// shutting down.
+func (h *Hub) register(c *client) bool {
+	h.mu.Lock()
+	if h.mu.closing {
+		h.mu.Unlock()
+		return false
+	}
+	h.wg.Add(2)
+	h.mu.conns[c] = struct{}{}
+	if c.disabled {
+		h.mu.Unlock()
+		return true
+	}
+	c.idx = len(h.mu.subs)
+	h.mu.subs = append(h.mu.subs, c)
+	h.mu.Unlock()
+	// Read after the client is in subs: every batch published without it
+	// has ids <= this watermark (the log advances the watermark before
+	// publishing), so the cursor or the first catch-up covers it.
+	if !c.hasAfter {
+		c.cursor = h.log.LastID()
+	}
+	h.open.Add(1)
+	h.m.clients.Inc()
+	return true
+}
+
+// unregister removes c (once) and counts its disconnect.
+func (h *Hub) unregister(c *client) {
+	h.mu.Lock()
+	if _, ok := h.mu.conns[c]; !ok {
+		h.mu.Unlock()
+		return
+	}
+	delete(h.mu.conns, c)
+	if !c.disabled {
+		last := len(h.mu.subs) - 1
+		moved := h.mu.subs[last]
+		h.mu.subs[c.idx] = moved
+		moved.idx = c.idx
+		h.mu.subs[last] = nil
+		h.mu.subs = h.mu.subs[:last]
+	}
+	h.mu.Unlock()
+	if !c.disabled {
+		h.open.Add(-1)
+		h.m.clients.Dec()
+	}
+	h.active.Add(-1)
+	reason := c.reason()
+	h.m.disconnects.WithLabelValues(reason).Inc()
+	if reason != reasonClientClosed && reason != reasonShutdown && reason != reasonDisabled {
+		h.logger.Info("stream client disconnected", "reason", reason, "remote", c.conn.RemoteAddr().String(), "cursor", c.cursorSeen.Load())
+	}
+}
+
+// handler adapts gws callbacks to clients.
+type handler struct{ h *Hub }
+
+func clientOf(s *gws.Conn) *client {
+	v, _ := s.Session().Load("")
+	c, _ := v.(*client)
+	return c
+}
+
+func (handler) OnOpen(*gws.Conn) {}
+
+func (handler) OnClose(s *gws.Conn, err error) {
+	if c := clientOf(s); c != nil {
+		c.readerEnded(err)
+	}
+}
+
+// OnPing queues the pong on the client's writer (all writes go through it).
+func (handler) OnPing(s *gws.Conn, payload []byte) {
+	if c := clientOf(s); c != nil {
+		c.reply(opPong, payload)
+	}
+}
+
+func (handler) OnPong(*gws.Conn, []byte) {}
+
+var (
+	pongJSON  = []byte(`{"type":"pong","data":"ping"}`)
+	errorJSON = []byte(`{"type":"error","detail":"unsupported message; send \"ping\""}`)
+)
+
+func (handler) OnMessage(s *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	c := clientOf(s)
+	if c == nil {
+		return
+	}
+	if m.Opcode == gws.OpcodeText && string(m.Bytes()) == "ping" {
+		c.reply(opText, pongJSON)
+		return
+	}
+	c.reply(opText, errorJSON)
+}
+
+// slot is a one-value gws.SessionStorage: gws's default is a map per
+// connection, and we store exactly one thing.
+type slot struct {
+	mu sync.Mutex
+	v  any
+	ok bool
+}
+
+func (s *slot) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ok {
+		return 1
+	}
+	return 0
+}
+
+func (s *slot) Load(string) (any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.v, s.ok
+}
+
+func (s *slot) Delete(string) {
+	s.mu.Lock()
+	s.v, s.ok = nil, false
+	s.mu.Unlock()
+}
+
+func (s *slot) Store(_ string, v any) {
+	s.mu.Lock()
+	s.v, s.ok = v, true
+	s.mu.Unlock()
+}
+
+func (s *slot) Range(f func(string, any) bool) {
+	if v, ok := s.Load(""); ok {
+		f("", v)
+	}
+}
+
+// gwsLogger routes gws's error messages to slog.
+type gwsLogger struct{ l *slog.Logger }
+
+func (g gwsLogger) Error(v ...any) { g.l.Error(fmt.Sprint(v...), "component", "gws") }
+
+var errStopped = errors.New("wsfanout: client stopped")

@@ -1,0 +1,94 @@
+package wsfanout
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/securevision/events/eventlog"
+)
+
+// Defaults for Options.
+const (
+	// DefaultMaxClients bounds open streams: each costs two goroutines and
+	// a few KiB (see doc.go), and file descriptors are a process-wide limit.
+	DefaultMaxClients = 10000
+	// DefaultQueueLen events per client: at the design rate of 10 events/s
+	// this is 25 s of live data before a client is fed from the log.
+	DefaultQueueLen = 256
+	// DefaultWriteTimeout bounds one socket write.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultStallTimeout bounds the time a client with pending data may go
+	// without completing a write.
+	DefaultStallTimeout = 30 * time.Second
+	// DefaultMaxMessageBytes bounds inbound messages: clients only send
+	// "ping"; anything large is a mistake or an attack.
+	DefaultMaxMessageBytes = 4096
+)
+
+// Options configure a Hub. Zero values take the defaults above.
+type Options struct {
+	// Log is the event log the stream reads and replays; required.
+	Log *eventlog.Log
+	// Enabled false accepts the upgrade and closes with 1008 (as the seed).
+	Enabled bool
+	// MaxClients caps open streams; more are refused with HTTP 503 before
+	// the upgrade.
+	MaxClients int
+	// QueueLen is the per-client bound of queued live events.
+	QueueLen int
+	// WriteTimeout is the deadline of one socket write.
+	WriteTimeout time.Duration
+	// StallTimeout disconnects a client whose socket accepted no complete
+	// write for this long while data was pending.
+	StallTimeout time.Duration
+	// MaxMessageBytes caps inbound messages (gws closes with 1009 above).
+	MaxMessageBytes int
+	// SendBuffer sets SO_SNDBUF of stream sockets when > 0 (bounds kernel
+	// memory per slow client; tests use it to make stalls visible).
+	SendBuffer int
+	// Logger receives lifecycle and disconnect messages; nil discards.
+	Logger *slog.Logger
+	// Registerer receives the hub's metrics; nil skips registration.
+	Registerer prometheus.Registerer
+}
+
+// Validate reports invalid options (after defaults are applied).
+func (o Options) Validate() error {
+	var errs []error
+	if o.Log == nil {
+		errs = append(errs, errors.New("wsfanout: Options.Log is required"))
+	}
+	if o.MaxClients < 0 || o.QueueLen < 0 || o.MaxMessageBytes < 0 || o.SendBuffer < 0 {
+		errs = append(errs, fmt.Errorf("wsfanout: negative limit in options (MaxClients %d, QueueLen %d, MaxMessageBytes %d, SendBuffer %d)",
+			o.MaxClients, o.QueueLen, o.MaxMessageBytes, o.SendBuffer))
+	}
+	if o.WriteTimeout < 0 || o.StallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("wsfanout: negative timeout in options (WriteTimeout %s, StallTimeout %s)", o.WriteTimeout, o.StallTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxClients == 0 {
+		o.MaxClients = DefaultMaxClients
+	}
+	if o.QueueLen == 0 {
+		o.QueueLen = DefaultQueueLen
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = DefaultStallTimeout
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
