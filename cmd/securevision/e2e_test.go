@@ -204,3 +204,30 @@ func TestSeedBrowserWebSocketClient(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchlistsFillIngestedPlates: plates posted without list_match are
+// looked up in the watchlists (OCR confusions tolerated); an explicit
+// list_match, null included, is kept.
+func TestWatchlistsFillIngestedPlates(t *testing.T) {
+	dir := t.TempDir()
+	white, black := dir+"/white.txt", dir+"/black.txt"
+	os.WriteFile(white, []byte("# residents\nABC1234\n"), 0o600)
+	os.WriteFile(black, []byte("STOLEN1\n"), 0o600)
+	s := startServer(t, "SECUREVISION__INGEST__PLATE_WHITELIST="+white, "SECUREVISION__INGEST__PLATE_BLACKLIST="+black)
+	plate := func(text, extra string) string {
+		return `{"type":"plate_read","frame_source_id":"cam","payload":{"plate_text":"` + text + `","confidence":0.9,"region":"US-CA"` + extra + `}}`
+	}
+	s.ingest(t, "["+plate("A8C-1234", "")+","+plate("5T0LEN1", "")+","+plate("XYZ999", "")+","+plate("ABC1234", `,"list_match":null`)+"]")
+	want := []string{`"list_match":"whitelist"`, `"list_match":"blacklist"`, `"list_match":null`, `"list_match":null`}
+	for i, w := range want {
+		r, err := http.Get(fmt.Sprintf("%s/plates/%d", s.base, i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if !strings.Contains(string(b), w) {
+			t.Errorf("plate %d: %s, want %s", i+1, b, w)
+		}
+	}
+}
