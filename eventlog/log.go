@@ -105,7 +105,17 @@ type Options struct {
 	Now func() time.Time
 	// ReadOnly opens the store without writing (verify).
 	ReadOnly bool
+	// CacheBytes sizes Pebble's block cache (uncompressed blocks shared by
+	// every reader); 0 means DefaultCacheBytes. Pebble's own default of
+	// 8 MiB makes index-driven queries on a large store read and
+	// decompress blocks from disk on almost every seek.
+	CacheBytes int64
 }
+
+// DefaultCacheBytes is the block cache when Options.CacheBytes is 0: the
+// recent part of the log and of the indexes, which most queries touch,
+// stays decompressed in memory.
+const DefaultCacheBytes = 256 << 20
 
 // ParseURL turns a store URL into (dir, memory). sqlite URLs are refused.
 func ParseURL(u string) (dir string, memory bool, err error) {
@@ -215,6 +225,10 @@ func Open(opts Options) (*Log, error) {
 		// The log is written in id order: larger memtables mean fewer,
 		// larger flushes for the append-heavy workload.
 		MemTableSize: 64 << 20,
+		CacheSize:    opts.CacheBytes,
+	}
+	if popts.CacheSize <= 0 {
+		popts.CacheSize = DefaultCacheBytes
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {

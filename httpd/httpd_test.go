@@ -246,6 +246,9 @@ func TestIngestFormsAndErrors(t *testing.T) {
 		{"bad base64 snapshot", strings.Replace(faceJSON("a", now, "x"), `"payload"`, `"snapshot_jpeg":"!!","payload"`, 1), "", 422, []string{"body.snapshot_jpeg"}},
 		{"NaN-ish similarity", strings.Replace(faceJSON("a", now, "x"), `0.92`, `1e999`, 1), "", 422, []string{"body.payload.similarity"}},
 		{"non-integer ts_ms", strings.Replace(faceJSON("a", now, "x"), fmt.Sprint(now), "1.5", 1), "", 422, []string{"body.ts_ms"}},
+		{"payload not an object", `{"type":"face_match","frame_source_id":"a","payload":5}`, "", 422, []string{"body.payload"}},
+		{"NaN in an extra field", strings.Replace(faceJSON("a", now, "x"), `"similarity"`, `"x":NaN,"similarity"`, 1), "", 422, []string{"body.payload.x"}},
+		{"Infinity as similarity", strings.Replace(faceJSON("a", now, "x"), `0.92`, `Infinity`, 1), "", 422, []string{"body"}},
 		{"control char in source", strings.Replace(faceJSON("a", now, "x"), `"a"`, `"a\u0007"`, 1), "", 422, []string{"body.frame_source_id"}},
 	}
 	before := e.store.Log.LastID()

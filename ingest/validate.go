@@ -14,7 +14,7 @@ import (
 func Validate(evs []Event) error {
 	var verr ValidationError
 	for i := range evs {
-		validate(&evs[i], []any{"body", i}, &verr)
+		validate(&evs[i], path{item: i}, &verr)
 	}
 	if len(verr.Errors) > 0 {
 		return &verr
@@ -22,88 +22,87 @@ func Validate(evs []Event) error {
 	return nil
 }
 
-func validate(ev *Event, prefix []any, verr *ValidationError) {
+func validate(ev *Event, p path, verr *ValidationError) {
 	switch ev.Type {
 	case TypeFace, TypePlate:
 	default:
-		verr.add(loc(prefix, "type"), "enum", "Input should be 'face_match' or 'plate_read'")
+		verr.at(p, "enum", "Input should be 'face_match' or 'plate_read'", "type")
 	}
 	if ev.TsMs < 0 {
-		verr.add(loc(prefix, "ts_ms"), "greater_than", "Input should be greater than 0")
+		verr.at(p, "greater_than", "Input should be greater than 0", "ts_ms")
 	}
 	if n := utf8.RuneCountInString(ev.Source); n < 1 || n > MaxSourceLen || !printable(ev.Source) {
-		verr.add(loc(prefix, "frame_source_id"), "string_pattern_mismatch",
-			fmt.Sprintf("frame_source_id should be 1 to %d printable characters", MaxSourceLen))
+		verr.at(p, "string_pattern_mismatch", fmt.Sprintf("frame_source_id should be 1 to %d printable characters", MaxSourceLen), "frame_source_id")
 	}
 	if len(ev.Snapshot) > 0 {
 		if len(ev.Snapshot) > MaxSnapshotBytes {
-			verr.add(loc(prefix, "snapshot_jpeg"), "too_long", fmt.Sprintf("snapshot is %d bytes, the limit is %d", len(ev.Snapshot), MaxSnapshotBytes))
+			verr.at(p, "too_long", fmt.Sprintf("snapshot is %d bytes, the limit is %d", len(ev.Snapshot), MaxSnapshotBytes), "snapshot_jpeg")
 		} else if !isJPEG(ev.Snapshot) {
-			verr.add(loc(prefix, "snapshot_jpeg"), "value_error", "Value error, snapshot_jpeg is not a JPEG image")
+			verr.at(p, "value_error", "Value error, snapshot_jpeg is not a JPEG image", "snapshot_jpeg")
 		}
 	}
-	pl := loc(prefix, "payload")
+	pl := path{item: p.item, payload: true}
 	switch {
 	case ev.Type == TypeFace && ev.Face != nil && ev.Plate == nil:
 		f := ev.Face
-		checkName(f.PersonName, MaxPersonNameLen, loc(pl, "person_name"), verr)
-		checkUnit(f.Similarity, loc(pl, "similarity"), verr)
-		checkBBox(f.BBox, loc(pl, "bbox"), verr)
+		checkName(f.PersonName, MaxPersonNameLen, verr, pl, "person_name")
+		checkUnit(f.Similarity, verr, pl, "similarity")
+		checkBBox(f.BBox, verr, pl, "bbox")
 		if d := f.EmbeddingDistance; d != nil && (*d < 0 || math.IsNaN(*d) || math.IsInf(*d, 0)) {
-			verr.add(loc(pl, "embedding_distance"), "greater_than_equal", "Input should be greater than or equal to 0")
+			verr.at(pl, "greater_than_equal", "Input should be greater than or equal to 0", "embedding_distance")
 		}
 	case ev.Type == TypePlate && ev.Plate != nil && ev.Face == nil:
-		p := ev.Plate
-		checkName(p.PlateText, MaxPlateTextLen, loc(pl, "plate_text"), verr)
-		checkUnit(p.Confidence, loc(pl, "confidence"), verr)
-		if len(p.Region) > MaxRegionLen || !utf8.ValidString(p.Region) || (p.Region != "" && !printable(p.Region)) {
-			verr.add(loc(pl, "region"), "string_too_long", fmt.Sprintf("region should be at most %d printable characters", MaxRegionLen))
+		pp := ev.Plate
+		checkName(pp.PlateText, MaxPlateTextLen, verr, pl, "plate_text")
+		checkUnit(pp.Confidence, verr, pl, "confidence")
+		if len(pp.Region) > MaxRegionLen || !utf8.ValidString(pp.Region) || (pp.Region != "" && !printable(pp.Region)) {
+			verr.at(pl, "string_too_long", fmt.Sprintf("region should be at most %d printable characters", MaxRegionLen), "region")
 		}
-		switch p.ListMatch {
+		switch pp.ListMatch {
 		case "", ListWhite, ListBlack:
 		default:
-			verr.add(loc(pl, "list_match"), "enum", "Input should be 'whitelist', 'blacklist' or null")
+			verr.at(pl, "enum", "Input should be 'whitelist', 'blacklist' or null", "list_match")
 		}
-		if p.BBox != nil {
-			checkBBox(*p.BBox, loc(pl, "bbox"), verr)
+		if pp.BBox != nil {
+			checkBBox(*pp.BBox, verr, pl, "bbox")
 		}
 	case ev.Type == TypeFace || ev.Type == TypePlate:
-		verr.add(pl, "missing", "Field required")
+		verr.at(p, "missing", "Field required", "payload")
 	}
 }
 
-func checkName(s string, max int, l []any, verr *ValidationError) {
+func checkName(s string, max int, verr *ValidationError, p path, field string) {
 	n := utf8.RuneCountInString(s)
 	switch {
 	case n == 0:
-		verr.add(l, "string_too_short", "String should have at least 1 character")
+		verr.at(p, "string_too_short", "String should have at least 1 character", field)
 	case n > max:
-		verr.add(l, "string_too_long", fmt.Sprintf("String should have at most %d characters", max))
+		verr.at(p, "string_too_long", fmt.Sprintf("String should have at most %d characters", max), field)
 	case !utf8.ValidString(s):
-		verr.add(l, "string_unicode", "Input should be a valid string, unable to parse raw data as a unicode string")
+		verr.at(p, "string_unicode", "Input should be a valid string, unable to parse raw data as a unicode string", field)
 	}
 }
 
-func checkUnit(f float64, l []any, verr *ValidationError) {
+func checkUnit(f float64, verr *ValidationError, p path, field string) {
 	switch {
 	case math.IsNaN(f) || math.IsInf(f, 0):
-		verr.add(l, "finite_number", "Input should be a finite number")
+		verr.at(p, "finite_number", "Input should be a finite number", field)
 	case f < 0:
-		verr.add(l, "greater_than_equal", "Input should be greater than or equal to 0")
+		verr.at(p, "greater_than_equal", "Input should be greater than or equal to 0", field)
 	case f > 1:
-		verr.add(l, "less_than_equal", "Input should be less than or equal to 1")
+		verr.at(p, "less_than_equal", "Input should be less than or equal to 1", field)
 	}
 }
 
-func checkBBox(b BBox, l []any, verr *ValidationError) {
+func checkBBox(b BBox, verr *ValidationError, p path, field string) {
 	for i, f := range b {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			verr.add(loc(l, i), "finite_number", "Input should be a finite number")
+			verr.at(p, "finite_number", "Input should be a finite number", field, i)
 			return
 		}
 	}
 	if b[0] > b[2] || b[1] > b[3] {
-		verr.add(l, "value_error", "Value error, bbox must satisfy x1 <= x2 and y1 <= y2")
+		verr.at(p, "value_error", "Value error, bbox must satisfy x1 <= x2 and y1 <= y2", field)
 	}
 }
 

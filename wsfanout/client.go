@@ -101,6 +101,8 @@ type client struct {
 
 	// cursorSeen mirrors cursor for logs written by other goroutines.
 	cursorSeen atomic.Uint64
+	// stopping is set with mu.closing: a long catch-up checks it per chunk.
+	stopping atomic.Bool
 
 	mu struct {
 		sync.Mutex
@@ -119,15 +121,15 @@ type client struct {
 	}
 
 	// Writer goroutine state.
-	cursor     uint64
-	spare      []*batch
-	spareRep   []reply
-	bufp       *[]byte
-	out        []byte
-	outEvents  int
-	newestMs   int64 // created_at of the newest event in out, if known
-	newestOff  int   // else: offset of its JSON in out (-1: none)
-	progress   time.Time
+	cursor    uint64
+	spare     []*batch
+	spareRep  []reply
+	bufp      *[]byte
+	out       []byte
+	outEvents int
+	newestMs  int64 // created_at of the newest event in out, if known
+	newestOff int   // else: offset of its JSON in out (-1: none)
+	progress  time.Time
 	// dl is the write deadline currently set on the socket.
 	dl time.Time
 }
@@ -238,6 +240,7 @@ func (c *client) requestClose(code uint16, reason, metricReason string) {
 		c.setReasonLocked(metricReason)
 	}
 	c.mu.Unlock()
+	c.stopping.Store(true)
 	c.signal()
 }
 
@@ -284,7 +287,7 @@ func (c *client) run() {
 	if c.disabled {
 		c.requestClose(ClosePolicyViolation, "websocket streaming is disabled", reasonDisabled)
 	} else if c.hasAfter {
-		if err := c.catchUp(c.h.log.LastID()); err != nil {
+		if err := c.catchUp(c.h.log.LastID()); err != nil && !errors.Is(err, errClosing) {
 			c.stop(err)
 			return
 		}
@@ -326,59 +329,77 @@ type logError struct{ err error }
 func (e *logError) Error() string { return "wsfanout: read log: " + e.err.Error() }
 func (e *logError) Unwrap() error { return e.err }
 
+// errClosing aborts a delivery (before anything out of order is buffered)
+// so that drain can send the requested close frame.
+var errClosing = errors.New("wsfanout: close requested")
+
 // drain writes everything queued until the queue is empty.
 func (c *client) drain() error {
 	for {
-		c.mu.Lock()
-		if c.mu.closing {
-			code, reason := c.mu.closeCode, c.mu.closeReason
-			c.mu.Unlock()
-			return c.sendClose(code, reason)
-		}
-		if c.mu.closed {
-			c.mu.Unlock()
-			return errStopped
-		}
-		q := c.mu.queue
-		c.mu.queue = c.spare[:0]
-		c.mu.queued = 0
-		reps := c.mu.replies
-		c.mu.replies = c.spareRep[:0]
-		lag := c.mu.lagging
-		c.mu.lagging = false
-		sf, sl := c.mu.skipFirst, c.mu.skipLast
-		c.mu.skipFirst, c.mu.skipLast = 0, 0
-		c.mu.Unlock()
-
-		if len(q) == 0 && len(reps) == 0 && !lag && sl == 0 {
-			c.spare, c.spareRep = q, reps
-			return c.flush()
-		}
-		for i, r := range reps {
-			c.buf()
-			c.out = appendFrame(c.out, r.op, r.data)
-			reps[i] = reply{}
-		}
-		if lag {
-			// Read after the flag was cleared: covers every batch Publish
-			// skipped while the client was lagging (doc.go).
-			if err := c.catchUp(c.h.log.LastID()); err != nil {
-				return err
+		if err := c.drainOnce(); err != errMore {
+			if errors.Is(err, errClosing) {
+				continue // the next round sends the close frame
 			}
+			return err
 		}
-		if sl != 0 {
-			if err := c.deliver(&batch{first: sf, last: sl}); err != nil {
-				return err
-			}
-		}
-		for i, b := range q {
-			if err := c.deliver(b); err != nil {
-				return err
-			}
-			q[i] = nil
-		}
-		c.spare, c.spareRep = q[:0], reps[:0]
 	}
+}
+
+// errMore: drainOnce did work; call it again.
+var errMore = errors.New("wsfanout: more")
+
+// drainOnce takes what is queued and delivers it; errMore when it did work.
+func (c *client) drainOnce() error {
+	c.mu.Lock()
+	if c.mu.closing {
+		code, reason := c.mu.closeCode, c.mu.closeReason
+		c.mu.Unlock()
+		return c.sendClose(code, reason)
+	}
+	if c.mu.closed {
+		c.mu.Unlock()
+		return errStopped
+	}
+	q := c.mu.queue
+	c.mu.queue = c.spare[:0]
+	c.mu.queued = 0
+	reps := c.mu.replies
+	c.mu.replies = c.spareRep[:0]
+	lag := c.mu.lagging
+	c.mu.lagging = false
+	sf, sl := c.mu.skipFirst, c.mu.skipLast
+	c.mu.skipFirst, c.mu.skipLast = 0, 0
+	c.mu.Unlock()
+
+	if len(q) == 0 && len(reps) == 0 && !lag && sl == 0 {
+		c.spare, c.spareRep = q, reps
+		return c.flush()
+	}
+	for i, r := range reps {
+		c.buf()
+		c.out = appendFrame(c.out, r.op, r.data)
+		reps[i] = reply{}
+	}
+	if lag {
+		// Read after the flag was cleared: covers every batch Publish
+		// skipped while the client was lagging (doc.go).
+		if err := c.catchUp(c.h.log.LastID()); err != nil {
+			return err
+		}
+	}
+	if sl != 0 {
+		if err := c.deliver(&batch{first: sf, last: sl}); err != nil {
+			return err
+		}
+	}
+	for i, b := range q {
+		if err := c.deliver(b); err != nil {
+			return err
+		}
+		q[i] = nil
+	}
+	c.spare, c.spareRep = q[:0], reps[:0]
+	return errMore
 }
 
 // deliver writes the entries of b above the cursor, catching up from the
@@ -419,6 +440,9 @@ func (c *client) deliver(b *batch) error {
 // to must not exceed the committed watermark.
 func (c *client) catchUp(to uint64) error {
 	for c.cursor < to {
+		if c.stopping.Load() {
+			return errClosing // drain sends the close frame next
+		}
 		from := c.cursor + 1
 		it, err := c.h.log.NewLogIter(from, to)
 		if err != nil {

@@ -311,11 +311,12 @@ func (h *Hub) unregister(c *client) {
 		h.mu.subs = h.mu.subs[:last]
 	}
 	h.mu.Unlock()
+	// The slot first: once Clients() dropped, a new connection fits.
+	h.active.Add(-1)
 	if !c.disabled {
 		h.open.Add(-1)
 		h.m.clients.Dec()
 	}
-	h.active.Add(-1)
 	reason := c.reason()
 	h.m.disconnects.WithLabelValues(reason).Inc()
 	if reason != reasonClientClosed && reason != reasonShutdown && reason != reasonDisabled {

@@ -61,11 +61,12 @@ func (s *store) subscribe(fn func(eventlog.Batch)) {
 }
 
 // openStore opens the log at url with its projections.
-func openStore(url string, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
+func openStore(url string, cacheBytes int64, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
 	s := &store{}
 	s.view = projections.New(projections.Options{Logger: logger, Registerer: reg})
 	l, err := eventlog.Open(eventlog.Options{
 		URL:        url,
+		CacheBytes: cacheBytes,
 		Indexer:    s.view,
 		Logger:     logger,
 		Registerer: reg,
@@ -97,7 +98,7 @@ func openStore(url string, logger *slog.Logger, reg prometheus.Registerer) (*sto
 // openSink opens a store as an ingest.Sink for the detect and import
 // commands; close flushes and closes it.
 func openSink(_ context.Context, url string) (ingest.Sink, func() error, error) {
-	s, err := openStore(url, slog.New(slog.DiscardHandler), nil)
+	s, err := openStore(url, 0, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +147,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg.Events.DBURL, logger, reg)
+	st, err := openStore(cfg.Events.DBURL, int64(cfg.Events.CacheMB)<<20, logger, reg)
 	if err != nil {
 		return err
 	}
