@@ -1,0 +1,280 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/securevision/events/bench"
+)
+
+// Targets of sections b, c and e.
+const (
+	targetBatchIngest  = 200_000 // events/s, 1000-event requests, 4 connections
+	targetEventsRPS    = 20_000  // req/s, GET /events?limit=100 at 32 connections
+	targetEventsP99    = 10 * time.Millisecond
+	targetHealthRPS    = 50_000 // req/s
+	targetFilterFactor = 2.0    // filtered throughput within 2× of unfiltered
+	targetRestart      = time.Second
+	restartRuns        = 3
+)
+
+func loadRow(name, path string, r bench.LoadResult) []string {
+	return []string{name, "`" + path + "`", bench.FormatRate(r.RPS), bench.FormatDuration(r.P50), bench.FormatDuration(r.P90),
+		bench.FormatDuration(r.P99), bench.FormatDuration(r.Max), strconv.FormatInt(r.Non2xx+r.Errors, 10)}
+}
+
+var loadHeader = []string{"run", "request", "req/s", "p50", "p90", "p99", "max", "errors + non-2xx"}
+
+// clean reports whether a run had no errors and no non-2xx answers.
+func clean(r bench.LoadResult) bool { return r.Errors == 0 && r.Non2xx == 0 }
+
+func errSuffix(r bench.LoadResult) string {
+	if clean(r) {
+		return ""
+	}
+	return fmt.Sprintf(" (%d errors, %d non-2xx: not a valid run)", r.Errors, r.Non2xx)
+}
+
+// runIngest: POST /ingest against the real server on fresh stores.
+func runIngest(e *env, s *bench.Section) error {
+	gen := bench.NewGenerator(11, nil)
+	now := time.Now().UnixMilli()
+	type run struct {
+		name      string
+		perReq    int
+		conns     int
+		kinds     int
+		targetEvS float64
+	}
+	t := bench.Table{Header: []string{"run", "connections", "events/request", "requests/s", "events/s (acked)", "events/s (server last_id delta)", "p50", "p99", "errors + non-2xx"}}
+	for _, r := range []run{
+		{"batch", 1000, 4, 8, targetBatchIngest},
+		{"single", 1, 64, 64, 0},
+	} {
+		dir, err := e.freshStore("ingest-" + r.name)
+		if err != nil {
+			return err
+		}
+		srv, err := e.startServer(dir, s)
+		if err != nil {
+			return err
+		}
+		reqs := make([]bench.Request, r.kinds)
+		for i := range reqs {
+			reqs[i] = bench.Request{Method: http.MethodPost, Path: "/ingest", Body: gen.Body(r.perReq, now+int64(i*r.perReq)), ContentType: "application/json"}
+		}
+		before, err := srv.Health(e.ctx)
+		if err != nil {
+			e.stopServer(srv)
+			return err
+		}
+		e.logf("ingest %s: %d events/request, %d connections, %s", r.name, r.perReq, r.conns, e.cfg.duration)
+		res, err := e.runner.Run(e.ctx, bench.LoadSpec{Name: "ingest-" + r.name, BaseURL: srv.URL, Requests: reqs,
+			Conns: r.conns, Threads: min(2, r.conns), Duration: e.cfg.duration})
+		after, herr := srv.Health(e.ctx)
+		serr := e.stopServer(srv)
+		os.RemoveAll(dir)
+		if err := errors.Join(err, herr, serr); err != nil {
+			return err
+		}
+		s.Commands = append(s.Commands, res.Command)
+		acked := float64(res.Requests-res.Non2xx-res.Errors) * float64(r.perReq) / res.Duration.Seconds()
+		delta := float64(after.Log.LastID-before.Log.LastID) / res.Duration.Seconds()
+		t.Rows = append(t.Rows, []string{r.name, strconv.Itoa(r.conns), strconv.Itoa(r.perReq), bench.FormatRate(res.RPS),
+			bench.FormatRate(acked), bench.FormatRate(delta), bench.FormatDuration(res.P50), bench.FormatDuration(res.P99),
+			strconv.FormatInt(res.Non2xx+res.Errors, 10)})
+		if r.targetEvS > 0 {
+			s.Check(fmt.Sprintf("POST /ingest, %d events/request, %d connections", r.perReq, r.conns),
+				"≥ "+bench.FormatRate(r.targetEvS)+" events/s", bench.FormatRate(acked)+" events/s"+errSuffix(res), acked >= r.targetEvS && clean(res))
+		}
+	}
+	s.Tables = append(s.Tables, t)
+	s.Text = append(s.Text, "Each run starts the server on a fresh, empty store. Bodies are realistic generated events "+
+		"(8 distinct 1000-event JSON arrays, or 64 distinct single objects), picked at random per request. "+
+		"Acked events/s counts 2xx answers × events per request over wrk's duration; the server-side figure "+
+		"(last_id from /health before and after) confirms the events were durably appended (it may include requests still in flight when the client stopped).")
+	s.Notes = append(s.Notes, "Single-event requests at 64 connections have no target; they show what group commit makes of many small requests.")
+	return nil
+}
+
+// endpoint is one query workload.
+type endpoint struct {
+	name string
+	reqs []bench.Request
+	res  bench.LoadResult
+}
+
+// runQuery: GET load on the query store.
+func runQuery(e *env, s *bench.Section) error {
+	info, err := e.queryStore()
+	if err != nil {
+		return err
+	}
+	s.Commands = append(s.Commands, fmt.Sprintf("bench.BuildStore(%q, %d)  # inside benchall", relPath(e.cfg.moduleDir, info.Dir), e.cfg.events))
+	storeLine := fmt.Sprintf("Store: %d events (ids %d–%d) in `%s`, %d sources, about 1000 events per second of ts_ms ending near now, ~1%% out of order, half face matches.",
+		info.Events, info.FirstID, info.LastID, relPath(e.cfg.moduleDir, info.Dir), len(info.Sources))
+	if info.Reused {
+		storeLine += " Reused from an earlier run"
+		if info.Appended > 0 {
+			storeLine += fmt.Sprintf(" with a fresh tail of %d events appended (the newest events were stale)", info.Appended)
+		}
+		storeLine += "."
+	} else {
+		storeLine += fmt.Sprintf(" Built by this run: %d events in %s, **%s events/s** through ingest.Service.Append in batches of 8000.",
+			info.Appended, info.Took.Round(time.Second), bench.FormatRate(info.Rate()))
+	}
+	s.Text = append(s.Text, storeLine)
+
+	srv, err := e.startServer(info.Dir, s)
+	if err != nil {
+		return err
+	}
+	defer e.stopServer(srv)
+
+	// Face ids spread over the whole log: the face before a random id.
+	rng := rand.New(rand.NewPCG(5, 5))
+	var faces []bench.Request
+	for i := 0; i < 400 && len(faces) < 200; i++ {
+		before := info.FirstID + 1 + rng.Uint64N(info.LastID-info.FirstID)
+		var page []struct {
+			ID uint64 `json:"id"`
+		}
+		if err := srv.GetJSON(e.ctx, "/events?type=face_match&limit=1&before="+strconv.FormatUint(before, 10), &page); err != nil {
+			return err
+		}
+		if len(page) == 1 {
+			faces = append(faces, bench.Request{Path: "/faces/" + strconv.FormatUint(page[0].ID, 10)})
+		}
+	}
+	if len(faces) == 0 {
+		return errors.New("no face events found")
+	}
+	source := info.Sources[1]
+	since := time.Now().Add(-5 * time.Minute).UnixMilli()
+	typeSince := "/events?type=plate_read&since=" + strconv.FormatInt(since, 10) + "&limit=100"
+	eps := []*endpoint{
+		{name: "events_100", reqs: []bench.Request{{Path: "/events?limit=100"}}},
+		{name: "type_since_100", reqs: []bench.Request{{Path: typeSince}}},
+		{name: "source_1000", reqs: []bench.Request{{Path: "/events?source=" + url.QueryEscape(source) + "&limit=1000"}}},
+		{name: "events_1000", reqs: []bench.Request{{Path: "/events?limit=1000"}}},
+		{name: "faces_by_id", reqs: faces},
+		{name: "health", reqs: []bench.Request{{Path: "/health"}}},
+	}
+	// Check the filtered queries fill their pages: an empty answer would
+	// be fast and meaningless.
+	for _, ep := range eps[:4] {
+		var page []struct {
+			ID uint64 `json:"id"`
+		}
+		if err := srv.GetJSON(e.ctx, ep.reqs[0].Path, &page); err != nil {
+			return err
+		}
+		want := 100
+		if ep.name == "source_1000" || ep.name == "events_1000" {
+			want = 1000
+		}
+		if len(page) != want {
+			s.Notes = append(s.Notes, fmt.Sprintf("**%s returned %d events, not a full page of %d**: its numbers are not comparable.", ep.name, len(page), want))
+		}
+	}
+	for _, ep := range eps {
+		e.logf("query %s: %d connections, %s", ep.name, e.cfg.conns, e.cfg.duration)
+		ep.res, err = e.runner.Run(e.ctx, bench.LoadSpec{Name: ep.name, BaseURL: srv.URL, Requests: ep.reqs,
+			Conns: e.cfg.conns, Duration: e.cfg.duration})
+		if err != nil {
+			return err
+		}
+		s.Commands = append(s.Commands, ep.res.Command)
+	}
+	if err := e.stopServer(srv); err != nil {
+		return err
+	}
+	byName := func(n string) bench.LoadResult {
+		i := slices.IndexFunc(eps, func(ep *endpoint) bool { return ep.name == n })
+		return eps[i].res
+	}
+	t := bench.Table{Header: append(slices.Clone(loadHeader), "req/s vs events_100")}
+	base := byName("events_100")
+	for _, ep := range eps {
+		path := ep.reqs[0].Path
+		if len(ep.reqs) > 1 {
+			path = fmt.Sprintf("/faces/{%d random face ids}", len(ep.reqs))
+		}
+		t.Rows = append(t.Rows, append(loadRow(ep.name, path, ep.res), fmt.Sprintf("%.2f", ep.res.RPS/base.RPS)))
+	}
+	s.Tables = append(s.Tables, t)
+	s.Text = append(s.Text, fmt.Sprintf("%d connections per run (wrk -t2), each run %s, one after another against one server process. "+
+		"`since` is the start time of the section minus 5 minutes. `events_1000` is not a target: it is the unfiltered page of the same size as "+
+		"`source_1000`, so that the filter's cost is compared at equal page size.", e.cfg.conns, e.cfg.duration))
+
+	s.Check("GET /events?limit=100", "≥ "+bench.FormatRate(targetEventsRPS)+" req/s", bench.FormatRate(base.RPS)+" req/s"+errSuffix(base),
+		base.RPS >= targetEventsRPS && clean(base))
+	s.Check("GET /events?limit=100 p99", "≤ "+bench.FormatDuration(targetEventsP99), bench.FormatDuration(base.P99), base.P99 <= targetEventsP99 && clean(base))
+	h := byName("health")
+	s.Check("GET /health", "≥ "+bench.FormatRate(targetHealthRPS)+" req/s", bench.FormatRate(h.RPS)+" req/s"+errSuffix(h), h.RPS >= targetHealthRPS && clean(h))
+	filtered := func(name, baseName string) {
+		f, b := byName(name), byName(baseName)
+		factor := b.RPS / f.RPS
+		s.Check(fmt.Sprintf("%s vs %s (same page size)", name, baseName), fmt.Sprintf("within %.0f× of unfiltered", targetFilterFactor),
+			fmt.Sprintf("%.2f× slower (%s vs %s req/s)%s", factor, bench.FormatRate(f.RPS), bench.FormatRate(b.RPS), errSuffix(f)),
+			factor <= targetFilterFactor && clean(f))
+	}
+	filtered("type_since_100", "events_100")
+	filtered("source_1000", "events_1000")
+	src := byName("source_1000")
+	s.Notes = append(s.Notes, fmt.Sprintf("Against the 100-event unfiltered page, source_1000 (10× the events per answer) is %.2f× slower.", base.RPS/src.RPS))
+	for _, ep := range eps {
+		if !clean(ep.res) {
+			s.Notes = append(s.Notes, fmt.Sprintf("**%s had %d socket errors and %d non-2xx answers.**", ep.name, ep.res.Errors, ep.res.Non2xx))
+		}
+	}
+	return nil
+}
+
+// runRestart: time from exec to the first 200 from /health on the query
+// store, with the server's own account of the projections load.
+func runRestart(e *env, s *bench.Section) error {
+	info, err := e.queryStore()
+	if err != nil {
+		return err
+	}
+	t := bench.Table{Header: []string{"run", "exec → /health 200", "projections load (server log)", "zone-map blocks", "recent events counted"}}
+	var readies []time.Duration
+	for i := 1; i <= restartRuns; i++ {
+		srv, err := e.startServer(info.Dir, s)
+		if err != nil {
+			return err
+		}
+		logPath := fmt.Sprintf("%s/server-%d.log", e.cfg.workDir, e.servers)
+		if err := e.stopServer(srv); err != nil {
+			return err
+		}
+		proj, blocks, recent := "—", "—", "—"
+		if f, err := os.Open(logPath); err == nil { // none in-process
+			sl, perr := bench.ParseStartupLog(f)
+			f.Close()
+			if perr == nil {
+				proj, blocks, recent = bench.FormatDuration(sl.ProjectionsTook), strconv.Itoa(sl.Blocks), strconv.Itoa(sl.RecentEvents)
+			}
+		}
+		readies = append(readies, srv.ReadyAfter)
+		t.Rows = append(t.Rows, []string{strconv.Itoa(i), bench.FormatDuration(srv.ReadyAfter), proj, blocks, recent})
+	}
+	slices.Sort(readies)
+	med := readies[len(readies)/2]
+	s.Tables = append(s.Tables, t)
+	s.Text = append(s.Text, fmt.Sprintf("The server is started %d times on the %d-event store (after a clean shutdown; the page cache is warm). "+
+		"The time runs from exec to the first 200 from /health (polled every 2 ms): process start, Pebble open (WAL replay), "+
+		"projections (zone map and the rolling counts rebuilt from the time index), listen.", restartRuns, info.Events))
+	s.Check(fmt.Sprintf("open %d events until /health answers (median of %d)", info.Events, restartRuns), "≈ "+bench.FormatDuration(targetRestart),
+		bench.FormatDuration(med), med <= targetRestart+targetRestart/4)
+	s.Notes = append(s.Notes, "PASS allows 25% over the ≈1 s target.")
+	return nil
+}
