@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -314,7 +315,7 @@ func (l *Log) load() error {
 		}
 		_, _, _, js, err := SplitValue(it.Value())
 		if err == nil {
-			l.createdMs = createdFromJSON(js)
+			l.createdMs = CreatedMs(js)
 		}
 	}
 	if err := it.Close(); err != nil {
@@ -326,10 +327,11 @@ func (l *Log) load() error {
 	return nil
 }
 
-// createdFromJSON finds created_at in a canonical record (restart only).
-func createdFromJSON(js []byte) int64 {
+// CreatedMs parses created_at out of a stored record's canonical JSON (the
+// writer formats it as 2006-01-02T15:04:05.000Z); 0 if absent or malformed.
+func CreatedMs(js []byte) int64 {
 	const k = `"created_at":"`
-	i := strings.Index(string(js), k)
+	i := bytes.Index(js, []byte(k))
 	if i < 0 || len(js) < i+len(k)+24 {
 		return 0
 	}

@@ -58,7 +58,7 @@ func Verify(l *eventlog.Log) (*VerifyReport, error) {
 		return nil, err
 	}
 	var prev uint64
-	var prevCreated string
+	var prevCreated int64
 	for ok := it.First(); ok; ok = it.Next() {
 		id := eventlog.KeyID(it.Key())
 		if len(it.Key()) != 9 {
@@ -87,8 +87,10 @@ func Verify(l *eventlog.Log) (*VerifyReport, error) {
 		if !bytes.HasPrefix(js, []byte(want)) {
 			r.add("log id %d: stored JSON does not start with %s", id, want)
 		}
-		if c := createdAt(js); c < prevCreated {
-			r.add("log id %d: created_at %s is before the previous record's %s", id, c, prevCreated)
+		if c := eventlog.CreatedMs(js); c == 0 {
+			r.add("log id %d: stored JSON has no valid created_at", id)
+		} else if c < prevCreated {
+			r.add("log id %d: created_at %d ms is before the previous record's %d ms", id, c, prevCreated)
 		} else {
 			prevCreated = c
 		}
@@ -212,13 +214,4 @@ func Verify(l *eventlog.Log) (*VerifyReport, error) {
 		r.add("first record %d is below the low-water id %d", r.FirstID, st.First)
 	}
 	return r, nil
-}
-
-func createdAt(js []byte) string {
-	const k = `"created_at":"`
-	i := bytes.Index(js, []byte(k))
-	if i < 0 || len(js) < i+len(k)+24 {
-		return ""
-	}
-	return string(js[i+len(k) : i+len(k)+24])
 }

@@ -1,7 +1,6 @@
 package wsfanout
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -580,7 +579,7 @@ func (c *client) flush() error {
 		c.h.m.sent.Add(float64(c.outEvents))
 		ms := c.newestMs
 		if c.newestOff >= 0 {
-			ms = createdMs(c.out[c.newestOff:])
+			ms = eventlog.CreatedMs(c.out[c.newestOff:])
 		}
 		if ms > 0 {
 			c.h.m.lag.Observe(float64(done.UnixMilli()-ms) / 1000)
@@ -627,19 +626,4 @@ func (c *client) sendClose(code uint16, reason string) error {
 	}
 	_ = c.conn.SetReadDeadline(time.Now().Add(closeWait))
 	return errStopped
-}
-
-// createdMs parses created_at out of a stored record's JSON (the log writes
-// it as "2006-01-02T15:04:05.000Z"); 0 if absent.
-func createdMs(js []byte) int64 {
-	const k = `"created_at":"`
-	i := bytes.Index(js, []byte(k))
-	if i < 0 || len(js) < i+len(k)+24 {
-		return 0
-	}
-	t, err := time.Parse("2006-01-02T15:04:05.000Z", string(js[i+len(k):i+len(k)+24]))
-	if err != nil {
-		return 0
-	}
-	return t.UnixMilli()
 }
