@@ -277,7 +277,7 @@ func (a *analyser) faces(gray gocv.Mat) []faceHit {
 func (a *analyser) plates(gray gocv.Mat) []plateHit {
 	t := time.Now()
 	cands := plateCandidates(gray, a.plateCC)
-	var lines []gocv.Mat
+	var lines []ocrLine
 	var boxes []image.Rectangle
 	for _, c := range cands {
 		if m, ok := ocrPrep(gray, c); ok {
@@ -293,8 +293,8 @@ func (a *analyser) plates(gray gocv.Mat) []plateHit {
 	defer a.p.m.observe(stageOCR, t)
 	best := map[string]plateHit{}
 	for i, l := range lines {
-		text, conf, err := readPlate(a.ocr, l)
-		l.Close()
+		text, conf, err := readLine(a.ocr, l)
+		l.img.Close()
 		if err != nil {
 			a.p.m.errors.WithLabelValues(a.src.ID, errOCR).Inc()
 			continue

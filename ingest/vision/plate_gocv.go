@@ -21,11 +21,11 @@ const (
 	// morphological plate search (kernel sizes below are in these pixels).
 	plateDetectWidth = 960
 	// maxPlateCandidates bounds OCR work per frame: each candidate that
-	// passes the character check costs one Tesseract call (~10–40 ms).
+	// passes the character check costs one to len(ocrPasses) Tesseract
+	// calls (~5–20 ms each).
 	maxPlateCandidates = 6
-	// ocrHeight is the height candidates are scaled to before OCR.
-	// Measured on the synthetic plate set: 48 px 61.5 %, 64 px 63 %,
-	// 96 px 66 %, 128 px 66.5 % exact reads; 96 is the knee.
+	// ocrHeight is the height a candidate without a plate outline is
+	// scaled to before its characters are cut out (see ocrPrep).
 	ocrHeight = 96
 	// minPlateChars / maxPlateChars bound a plausible plate reading.
 	minPlateChars = 4
@@ -33,8 +33,13 @@ const (
 	// minPlateConfidence: readings Tesseract is less sure of are noise
 	// (signs, textures), not plates.
 	minPlateConfidence = 0.5
-	// ocrWhitelist: plates are upper-case Latin letters and digits.
-	ocrWhitelist = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	// ocrWhitelist: plates are upper-case Latin letters and digits, less
+	// I and O, so Tesseract reads those shapes as 1 and 0. Many
+	// jurisdictions (most US states, for one) do not issue I or O because
+	// they are indistinguishable from 1 and 0 on a plate, and
+	// watchlist.Key folds O/0 and I/1 anyway, so no list match is lost
+	// where they are issued. B/8, S/5, G/6 and Z/2 stay: all are common.
+	ocrWhitelist = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 )
 
 type plateHit struct {
@@ -87,8 +92,9 @@ func newOCR() (*gosseract.Client, error) {
 // plateCand is a candidate plate text line in frame pixels, with the slope
 // of its character centres (for deskewing).
 type plateCand struct {
-	box   image.Rectangle
-	angle float64 // degrees, positive = text rises to the right in image coordinates
+	box   image.Rectangle // padded crop in frame pixels
+	text  image.Rectangle // the character chain in frame pixels (empty for cascade boxes)
+	angle float64         // degrees, positive = text rises to the right in image coordinates
 	chars int
 }
 
@@ -121,15 +127,14 @@ func plateCandidates(gray gocv.Mat, cc *gocv.CascadeClassifier) []plateCand {
 	out := make([]plateCand, 0, len(cands))
 	for _, c := range cands {
 		r := c.box
-		// Pad: OCR wants a margin around the characters.
-		// A character height sideways: the chain may have missed an
-		// end character; ocrPrep finds it again inside the crop.
-		px, py := r.Dy()/3+2, r.Dy()/3+2
-		r = image.Rect(r.Min.X-px, r.Min.Y-py, r.Max.X+px, r.Max.Y+py)
-		if scale != 1 {
-			r = image.Rect(int(float64(r.Min.X)/scale), int(float64(r.Min.Y)/scale),
-				int(math.Ceil(float64(r.Max.X)/scale)), int(math.Ceil(float64(r.Max.Y)/scale)))
+		if c.chars > 0 {
+			c.text = unscale(r, scale).Intersect(bounds)
 		}
+		// Pad a third of a character height: the crop is the fallback
+		// when no plate outline is found (ocrPrep), and the characters
+		// are cut out of it again there.
+		px, py := r.Dy()/3+2, r.Dy()/3+2
+		r = unscale(image.Rect(r.Min.X-px, r.Min.Y-py, r.Max.X+px, r.Max.Y+py), scale)
 		if r = r.Intersect(bounds); !r.Empty() {
 			c.box = r
 			out = append(out, c)
@@ -153,6 +158,15 @@ func plateCandidates(gray gocv.Mat, cc *gocv.CascadeClassifier) []plateCand {
 		}
 	}
 	return keep
+}
+
+// unscale maps r from a frame scaled by scale back to frame pixels.
+func unscale(r image.Rectangle, scale float64) image.Rectangle {
+	if scale == 1 {
+		return r
+	}
+	return image.Rect(int(float64(r.Min.X)/scale), int(float64(r.Min.Y)/scale),
+		int(math.Ceil(float64(r.Max.X)/scale)), int(math.Ceil(float64(r.Max.Y)/scale)))
 }
 
 func iou(a, b image.Rectangle) float64 {
@@ -259,12 +273,169 @@ func abs(x int) int {
 	return x
 }
 
-// ocrPrep turns a candidate crop into a grey line image for Tesseract:
-// scale to ocrHeight, deskew, dark text on light, cropped to the extent of
-// the character-shaped blobs of an Otsu binarisation (which drops the plate
-// border, screws and dirt). It reports false when too few character-like
-// blobs are found, which spares Tesseract most non-plates.
-func ocrPrep(gray gocv.Mat, c plateCand) (gocv.Mat, bool) {
+// maxQuadTries bounds the plate outlines tried per candidate.
+const maxQuadTries = 3
+
+// rectifiedHeight is the height, in pixels, of a plate warped to the
+// canonical view by rectifyPlate.
+const rectifiedHeight = 96
+
+// plateQuads looks for the outline of the plate around a character chain
+// text (frame pixels): the light plate face inside its dark border (or the
+// plate against a darker car body). Both polarities of an Otsu
+// binarisation of the neighbourhood are searched for convex
+// quadrilaterals that enclose the chain and do not touch the edge of the
+// searched neighbourhood (a shape cut off there is not the plate). They
+// are returned smallest first — the inner edge of the border before its
+// outer edge or a window the plate hangs in — with corners clockwise from
+// top left, in frame pixels.
+func plateQuads(gray gocv.Mat, text image.Rectangle) [][4]gocv.Point2f {
+	th, tw := text.Dy(), text.Dx()
+	if th < 4 || tw < 2*th {
+		return nil
+	}
+	// A plate extends about one character height above and below its
+	// text and up to two sideways (more under perspective); the chain
+	// may have missed characters at either end.
+	mx, my := 2*th+tw/2, th+th/2
+	reg := image.Rect(text.Min.X-mx, text.Min.Y-my, text.Max.X+mx, text.Max.Y+my).
+		Intersect(image.Rect(0, 0, gray.Cols(), gray.Rows()))
+	crop := gray.Region(reg)
+	defer crop.Close()
+	bin := gocv.NewMat()
+	defer bin.Close()
+	t := text.Sub(reg.Min)
+	// Points that must lie inside the plate: the ends and the middle of
+	// the chain's centre line.
+	cy := (t.Min.Y + t.Max.Y) / 2
+	inner := []image.Point{{t.Min.X + th/4, cy}, {(t.Min.X + t.Max.X) / 2, cy}, {t.Max.X - th/4, cy}}
+	inside := image.Rect(2, 2, reg.Dx()-2, reg.Dy()-2)
+	minA, maxA := 1.3*float64(tw*th), 12*float64(tw*th)
+	type quad struct {
+		area float64
+		q    [4]gocv.Point2f
+	}
+	var quads []quad
+	for _, typ := range []gocv.ThresholdType{gocv.ThresholdBinary, gocv.ThresholdBinaryInv} {
+		gocv.Threshold(crop, &bin, 0, 255, typ|gocv.ThresholdOtsu)
+		contours := gocv.FindContours(bin, gocv.RetrievalList, gocv.ChainApproxSimple)
+		for i := 0; i < contours.Size(); i++ {
+			c := contours.At(i)
+			a := gocv.ContourArea(c)
+			if a < minA || a > maxA {
+				continue
+			}
+			approx := gocv.ApproxPolyDP(c, 0.04*gocv.ArcLength(c, true), true)
+			pts := approx.ToPoints()
+			ok := len(pts) == 4 && convex(pts)
+			for _, p := range pts {
+				ok = ok && p.In(inside)
+			}
+			for _, p := range inner {
+				ok = ok && gocv.PointPolygonTest(approx, p, false) > 0
+			}
+			if ok {
+				quads = append(quads, quad{a, orderCorners(pts, reg.Min)})
+			}
+			approx.Close()
+		}
+		contours.Close()
+	}
+	sort.Slice(quads, func(i, j int) bool { return quads[i].area < quads[j].area })
+	out := make([][4]gocv.Point2f, len(quads))
+	for i, q := range quads {
+		out[i] = q.q
+	}
+	return out
+}
+
+// convex reports whether the polygon pts turns the same way at every
+// vertex.
+func convex(pts []image.Point) bool {
+	sign := 0
+	for i := range pts {
+		a, b, c := pts[i], pts[(i+1)%len(pts)], pts[(i+2)%len(pts)]
+		cross := (b.X-a.X)*(c.Y-b.Y) - (b.Y-a.Y)*(c.X-b.X)
+		s := 1
+		if cross < 0 {
+			s = -1
+		} else if cross == 0 {
+			return false
+		}
+		if sign != 0 && s != sign {
+			return false
+		}
+		sign = s
+	}
+	return true
+}
+
+// orderCorners returns the four corners of a quadrilateral as top left,
+// top right, bottom right, bottom left, offset by off. A plate is wider
+// than high and never upside down, so the two highest corners are the top
+// ones.
+func orderCorners(pts []image.Point, off image.Point) [4]gocv.Point2f {
+	p := append([]image.Point(nil), pts...)
+	sort.Slice(p, func(i, j int) bool { return p[i].Y < p[j].Y })
+	if p[0].X > p[1].X {
+		p[0], p[1] = p[1], p[0]
+	}
+	if p[2].X < p[3].X {
+		p[2], p[3] = p[3], p[2]
+	}
+	var q [4]gocv.Point2f
+	for i, c := range p {
+		c = c.Add(off)
+		q[i] = gocv.Point2f{X: float32(c.X), Y: float32(c.Y)}
+	}
+	return q
+}
+
+func dist(a, b gocv.Point2f) float64 {
+	return math.Hypot(float64(a.X-b.X), float64(a.Y-b.Y))
+}
+
+// rectifyPlate warps the plate quadrilateral q to a fronto-parallel view
+// rectifiedHeight pixels high, keeping the plate's aspect ratio.
+func rectifyPlate(gray gocv.Mat, q [4]gocv.Point2f) gocv.Mat {
+	w := (dist(q[0], q[1]) + dist(q[3], q[2])) / 2
+	h := (dist(q[0], q[3]) + dist(q[1], q[2])) / 2
+	W := int(math.Round(w * rectifiedHeight / h))
+	src := gocv.NewPoint2fVectorFromPoints(q[:])
+	defer src.Close()
+	dst := gocv.NewPoint2fVectorFromPoints([]gocv.Point2f{{X: 0, Y: 0}, {X: float32(W), Y: 0},
+		{X: float32(W), Y: rectifiedHeight}, {X: 0, Y: rectifiedHeight}})
+	defer dst.Close()
+	m := gocv.GetPerspectiveTransform2f(src, dst)
+	defer m.Close()
+	out := gocv.NewMat()
+	gocv.WarpPerspectiveWithParams(gray, &out, m, image.Pt(W, rectifiedHeight), gocv.InterpolationCubic, gocv.BorderReplicate, color.RGBA{})
+	return out
+}
+
+// ocrPrep turns a candidate into a grey line image for Tesseract. The
+// plate is rectified by its quadrilateral outline when one is found
+// (undoing rotation, shear and keystone of an off-axis camera); otherwise
+// the padded crop is scaled to ocrHeight and deskewed by the slope of the
+// character chain. The result is made dark-on-light and cropped to the
+// extent of the character-shaped blobs of an Otsu binarisation (which
+// drops the plate border, screws and dirt). It reports false when too few
+// character-like blobs are found, which spares Tesseract most non-plates.
+func ocrPrep(gray gocv.Mat, c plateCand) (ocrLine, bool) {
+	if !c.text.Empty() {
+		for i, q := range plateQuads(gray, c.text) {
+			if i == maxQuadTries {
+				break
+			}
+			plate := rectifyPlate(gray, q)
+			line, ok := textLine(plate)
+			plate.Close()
+			if ok && !line.clipped {
+				return line, true
+			}
+			line.img.Close()
+		}
+	}
 	box := c.box
 	crop := gray.Region(box)
 	defer crop.Close()
@@ -280,12 +451,29 @@ func ocrPrep(gray gocv.Mat, c plateCand) (gocv.Mat, bool) {
 			gocv.InterpolationLinear, gocv.BorderReplicate, color.RGBA{})
 		rot.Close()
 	}
+	return textLine(scaled)
+}
+
+// textLine cuts the line of characters out of a grey plate image: the
+// character-shaped blobs of an Otsu binarisation that share the median
+// character height and band are pasted, with their anti-aliased grey
+// levels stretched so ink is black and plate white, onto a white canvas
+// with a margin of half a character height (so Tesseract sees the first
+// and last character clear of any edge); everything else — the plate
+// border, screws, dirt, a frame — is left white. It returns the canvas,
+// the median character height in it and the number of character blobs
+// (a kerned pair that touches counts once).
+func textLine(scaled gocv.Mat) (ocrLine, bool) {
 	bin := gocv.NewMat()
+	defer bin.Close()
 	gocv.Threshold(scaled, &bin, 0, 255, gocv.ThresholdBinary|gocv.ThresholdOtsu)
+	grey := scaled
 	// Text must be dark on light: a plate's background is the majority.
 	if bin.Mean().Val1 < 128 {
 		gocv.BitwiseNot(bin, &bin)
-		gocv.BitwiseNot(scaled, &scaled)
+		grey = gocv.NewMat()
+		defer grey.Close()
+		gocv.BitwiseNot(scaled, &grey)
 	}
 	inv := gocv.NewMat()
 	defer inv.Close()
@@ -303,104 +491,216 @@ func ocrPrep(gray gocv.Mat, c plateCand) (gocv.Mat, bool) {
 		chars = append(chars, r)
 	}
 	if len(chars) < minPlateChars-1 {
-		bin.Close()
-		return gocv.Mat{}, false
+		return ocrLine{}, false
 	}
-	// The characters of one plate share height and vertical centre; the
-	// plate border, screws and dirt do not. Blobs of character height are
-	// kept whatever their width (kerned pairs such as "TV" merge into
-	// one blob) and give the horizontal extent of the text.
-	hs := make([]int, len(chars))
-	cys := make([]int, len(chars))
+	// The characters of one plate share height and vertical band; the
+	// plate border, screws and dirt do not. Blobs that cover most of the
+	// median band are kept whatever their width (kerned pairs such as
+	// "TV" merge into one blob) and however far they reach below it (a J
+	// or Q with a descender).
+	tops := make([]int, len(chars))
+	bots := make([]int, len(chars))
 	for i, r := range chars {
-		hs[i], cys[i] = r.Dy(), (r.Min.Y+r.Max.Y)/2
+		tops[i], bots[i] = r.Min.Y, r.Max.Y
 	}
-	sort.Ints(hs)
-	sort.Ints(cys)
-	med, medY := hs[len(hs)/2], cys[len(cys)/2]
+	sort.Ints(tops)
+	sort.Ints(bots)
+	top, bot := tops[len(tops)/2], bots[len(bots)/2]
+	med := bot - top
+	if med < 4 {
+		return ocrLine{}, false
+	}
+	var keep []image.Rectangle
 	var u image.Rectangle
-	n := 0
 	for _, r := range blobs {
-		if r.Dy()*100 < med*75 || r.Dy()*100 > med*130 || abs((r.Min.Y+r.Max.Y)/2-medY)*4 > med {
+		overlap := min(r.Max.Y, bot) - max(r.Min.Y, top)
+		if overlap*10 < med*7 || r.Dy()*10 > med*15 || r.Dx() < 2 {
 			continue
 		}
+		keep = append(keep, r)
 		u = u.Union(r)
-		n++
 	}
-	if n < 2 || u.Dx() < 2*med {
-		bin.Close()
-		return gocv.Mat{}, false
+	if len(keep) < 2 || u.Dx() < 2*med {
+		return ocrLine{}, false
 	}
-	u = image.Rect(u.Min.X-med/5, u.Min.Y-med/8, u.Max.X+med/5, u.Max.Y+med/8).Intersect(image.Rect(0, 0, bin.Cols(), bin.Rows()))
-	// Tesseract's LSTM reads the anti-aliased grey line better than our
-	// binarisation (measured on the synthetic plate set); the binary
-	// image only located the characters.
-	tight := scaled.Region(u)
-	out := gocv.NewMat()
-	gocv.CopyMakeBorder(tight, &out, 12, 12, 12, 12, gocv.BorderConstant, colorWhite)
-	tight.Close()
-	bin.Close()
-	return out, true
+	// Stretch grey levels: mean ink → 0, mean plate → 255.
+	ink, bg := grey.MeanWithMask(inv).Val1, grey.MeanWithMask(bin).Val1
+	if bg-ink < 20 {
+		return ocrLine{}, false
+	}
+	alpha := 255 / (bg - ink)
+	m := med / 2
+	canvas := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(255, 0, 0, 0), u.Dy()+2*m, u.Dx()+2*m, gocv.MatTypeCV8UC1)
+	bounds := image.Rect(0, 0, grey.Cols(), grey.Rows())
+	for _, r := range keep {
+		r = r.Inset(-2).Intersect(bounds)
+		src := grey.Region(r)
+		dst := canvas.Region(r.Sub(u.Min).Add(image.Pt(m, m)))
+		src.ConvertToWithParams(&dst, gocv.MatTypeCV8U, float32(alpha), float32(-ink*alpha))
+		src.Close()
+		dst.Close()
+	}
+	clipped := u.Min.X <= 1 || u.Max.X >= grey.Cols()-1
+	return ocrLine{img: canvas, charHeight: med, blobs: len(keep), clipped: clipped}, true
 }
 
-// readPlate runs Tesseract on a prepared line image and returns the
-// normalised text and the mean character confidence in [0,1].
-func readPlate(c *gosseract.Client, line gocv.Mat) (string, float64, error) {
+// ocrLine is a line image prepared for Tesseract.
+type ocrLine struct {
+	img        gocv.Mat // dark characters on white
+	charHeight int      // median character height in img
+	blobs      int      // character blobs found; a hint to the character count
+	clipped    bool     // a character touches the left or right edge of the source image
+}
+
+// reading is one Tesseract reading of a line: the normalised text and the
+// confidence (0–1) of each of its characters.
+type reading struct {
+	text  string
+	confs []float64
+}
+
+func (r reading) mean() float64 {
+	if len(r.confs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, c := range r.confs {
+		s += c
+	}
+	return s / float64(len(r.confs))
+}
+
+func (r reading) min() float64 {
+	m := 1.0
+	for _, c := range r.confs {
+		m = math.Min(m, c)
+	}
+	return m
+}
+
+// ocrPass is one way of presenting a line to Tesseract.
+type ocrPass struct {
+	charHeight int                   // characters scaled to this height
+	psm        gosseract.PageSegMode // page segmentation mode
+}
+
+// ocrPasses are the presentations of a line to Tesseract, tried in order
+// until the first is sure enough (see readLine). On the synthetic plate
+// set no single pass is best on every plate — scale changes which
+// character Tesseract doubles or drops — and the passes often fail on
+// different plates, so their vote reads more plates than any one of them.
+var ocrPasses = []ocrPass{
+	{32, gosseract.PSM_SINGLE_LINE},
+	{32, gosseract.PSM_RAW_LINE},
+	{44, gosseract.PSM_SINGLE_LINE},
+	{24, gosseract.PSM_SINGLE_LINE},
+}
+
+// sureConfidence: a first reading whose every character is at least this
+// sure, and whose length matches the blob count, is taken without further
+// passes.
+const sureConfidence = 0.9
+
+// readLine reads a prepared line with the passes of ocrPasses and votes.
+// It returns the normalised text and its mean character confidence.
+func readLine(c *gosseract.Client, l ocrLine) (string, float64, error) {
+	var rs []reading
+	defer c.SetPageSegMode(gosseract.PSM_SINGLE_LINE)
+	for i, p := range ocrPasses {
+		img := gocv.NewMat()
+		s := float64(p.charHeight) / float64(l.charHeight)
+		gocv.Resize(l.img, &img, image.Point{}, s, s, gocv.InterpolationArea)
+		c.SetPageSegMode(p.psm)
+		r, err := readPlate(c, img)
+		img.Close()
+		if err != nil {
+			return "", 0, err
+		}
+		rs = append(rs, r)
+		if i == 0 && len(r.text) == l.blobs && r.min() >= sureConfidence {
+			break
+		}
+	}
+	r := vote(rs, l.blobs)
+	return r.text, r.mean(), nil
+}
+
+// vote combines readings of one line. Readings as long as the number of
+// character blobs are preferred (Tesseract's usual errors are a doubled
+// or dropped character, which changes the length); among the readings of
+// the winning length, each position takes the character with the highest
+// summed confidence, so two passes that read B agree against one that read
+// 8 — unless that one was much surer.
+func vote(rs []reading, blobs int) reading {
+	byLen := map[int][]reading{}
+	for _, r := range rs {
+		if r.text != "" {
+			byLen[len(r.text)] = append(byLen[len(r.text)], r)
+		}
+	}
+	if len(byLen) == 0 {
+		return reading{}
+	}
+	best := -1
+	score := func(n int) float64 {
+		s := 0.0
+		for _, r := range byLen[n] {
+			s += r.mean()
+		}
+		if n == blobs {
+			s += 10
+		}
+		return s
+	}
+	for n := range byLen {
+		if best < 0 || score(n) > score(best) || score(n) == score(best) && n > best {
+			best = n
+		}
+	}
+	group := byLen[best]
+	out := reading{confs: make([]float64, best)}
+	text := make([]byte, best)
+	for i := 0; i < best; i++ {
+		sum := map[byte]float64{}
+		for _, r := range group {
+			sum[r.text[i]] += r.confs[i]
+		}
+		var ch byte
+		for k, v := range sum {
+			if ch == 0 || v > sum[ch] || v == sum[ch] && k < ch {
+				ch = k
+			}
+		}
+		text[i] = ch
+		out.confs[i] = sum[ch] / float64(len(group))
+	}
+	out.text = string(text)
+	return out
+}
+
+// readPlate runs Tesseract on a line image and returns the normalised
+// reading with per-character confidences.
+func readPlate(c *gosseract.Client, line gocv.Mat) (reading, error) {
 	buf, err := gocv.IMEncode(gocv.PNGFileExt, line)
 	if err != nil {
-		return "", 0, err
+		return reading{}, err
 	}
 	defer buf.Close()
 	if err := c.SetImageFromBytes(buf.GetBytes()); err != nil {
-		return "", 0, err
+		return reading{}, err
 	}
-	words, err := c.GetBoundingBoxes(gosseract.RIL_SYMBOL)
+	syms, err := c.GetBoundingBoxes(gosseract.RIL_SYMBOL)
 	if err != nil {
-		return "", 0, err
+		return reading{}, err
 	}
 	var b strings.Builder
-	var confSum float64
-	n := 0
-	for _, w := range words {
+	var confs []float64
+	for _, w := range syms {
 		t := watchlist.Normalize(w.Word)
 		b.WriteString(t)
-		confSum += w.Confidence * float64(len(t))
-		n += len(t)
-	}
-	if n == 0 {
-		return "", 0, nil
-	}
-	return fixDigitConfusions(b.String()), math.Max(0, math.Min(1, confSum/float64(n)/100)), nil
-}
-
-// fixDigitConfusions reads an O or I that touches a digit (directly or
-// through a run of O/I) as 0 or 1. Tesseract's English model prefers the
-// letters, while plates mostly put these shapes among digits and many
-// jurisdictions (most US states, the UK's random part) do not issue I, O
-// or Q at all. B/8 and S/5 are left alone: both are common plate letters.
-// Watchlist matching treats all four pairs as equal anyway.
-func fixDigitConfusions(s string) string {
-	b := []byte(s)
-	isDigit := func(c byte) bool { return c >= '0' && c <= '9' }
-	for i := 0; i < len(b); {
-		if b[i] != 'O' && b[i] != 'I' {
-			i++
-			continue
+		for range len(t) {
+			confs = append(confs, math.Max(0, math.Min(1, w.Confidence/100)))
 		}
-		j := i
-		for j < len(b) && (b[j] == 'O' || b[j] == 'I') {
-			j++
-		}
-		if (i > 0 && isDigit(b[i-1])) || (j < len(b) && isDigit(b[j])) {
-			for k := i; k < j; k++ {
-				if b[k] == 'O' {
-					b[k] = '0'
-				} else {
-					b[k] = '1'
-				}
-			}
-		}
-		i = j
 	}
-	return string(b)
+	return reading{text: b.String(), confs: confs}, nil
 }

@@ -3,10 +3,12 @@
 package vision
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -133,10 +135,18 @@ func plateScene(t testing.TB, pr *plateRenderer, bgs []gocv.Mat, r *rand.Rand, t
 	f := gocv.NewMat()
 	defer f.Close()
 	scene.ConvertTo(&f, gocv.MatTypeCV32FC3)
-	noise := gocv.NewMatWithSize(sh, sw, gocv.MatTypeCV32FC3)
-	defer noise.Close()
+	// Noise from r, not gocv.RandN: OpenCV's generator is per thread, so
+	// the set would depend on which thread rendered which plate.
 	sigma := 3 + r.Float64()*7
-	gocv.RandN(&noise, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(sigma, sigma, sigma, 0))
+	nb := make([]byte, sw*sh*3*4)
+	for i := 0; i < len(nb); i += 4 {
+		binary.LittleEndian.PutUint32(nb[i:], math.Float32bits(float32(r.NormFloat64()*sigma)))
+	}
+	noise, err := gocv.NewMatFromBytes(sh, sw, gocv.MatTypeCV32FC3, nb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noise.Close()
 	gocv.Add(f, noise, &f)
 	f.ConvertTo(&scene, gocv.MatTypeCV8UC3)
 
@@ -193,8 +203,7 @@ func TestPlateReading(t *testing.T) {
 	}
 	results := make([]result, n)
 	var wg sync.WaitGroup
-	var mu sync.Mutex // scene generation uses one rand source
-	r := rand.New(rand.NewPCG(1, 2))
+	var mu sync.Mutex                       // the font face is not safe for concurrent use
 	save := os.Getenv("VISION_SAVE_PLATES") // a directory to dump misses into
 	for w, a := range []*analyser{a0, a1} {
 		wg.Add(1)
@@ -203,8 +212,11 @@ func TestPlateReading(t *testing.T) {
 			gray := gocv.NewMat()
 			defer gray.Close()
 			for i := w; i < n; i += 2 {
-				mu.Lock()
+				// One seeded source per plate: the set does not depend
+				// on how the two workers interleave.
+				r := rand.New(rand.NewPCG(1, uint64(i)))
 				text := randomPlate(r)
+				mu.Lock()
 				scene, box := plateScene(t, pr, bgs, r, text)
 				mu.Unlock()
 				gocv.CvtColor(scene, &gray, gocv.ColorBGRToGray)
@@ -238,10 +250,10 @@ func TestPlateReading(t *testing.T) {
 	}
 	acc := float64(exact) / n
 	t.Logf("plate reading: %d/%d exact (%.1f%%), best hit on the plate in %d/%d", exact, n, 100*acc, located, n)
-	// The goal is ≥ 90 %; the floor asserted is what the detector
-	// measurably achieves today (see the package doc), so a regression
-	// fails while the gap stays visible in the log.
-	const floor = 0.60
+	// The set is deterministic (per-plate seeds, noise from r) and reads
+	// 181/200 (90.5 %, see the package doc); the floor is the ≥ 90 %
+	// goal, so losing more than one plate fails.
+	const floor = 0.90
 	if acc < floor {
 		t.Fatalf("exact-match accuracy %.1f%%, below the measured floor %.0f%%", 100*acc, 100*floor)
 	}
