@@ -14,6 +14,10 @@
 //	    fills a store with -events events (or reuses DIR), then one client
 //	    replays it from after=0; reports events/s.
 //
+// With -json (either mode) the results are also printed as one JSON object
+// on stdout, and the text report goes to stderr (bench/cmd/benchall reads
+// it).
+//
 // Raise the descriptor limit for large runs: the client process holds one
 // socket per connection, the server one more each.
 //
@@ -420,7 +424,12 @@ func fanout(args []string) error {
 	dur := fs.Duration("duration", 30*time.Second, "measurement time")
 	parallel := fs.Int("dial-parallel", 64, "concurrent handshakes")
 	cpuProfile := fs.String("cpuprofile", "", "write the server's CPU profile of the run here")
+	jsonOut := fs.Bool("json", false, "print one JSON object with the results on stdout (the text goes to stderr)")
 	_ = fs.Parse(args)
+	text := io.Writer(os.Stdout)
+	if *jsonOut {
+		text = os.Stderr
+	}
 
 	dir, err := os.MkdirTemp("", "wsbench-*")
 	if err != nil {
@@ -466,9 +475,9 @@ func fanout(args []string) error {
 		return err
 	}
 	per := func(a, b int64) float64 { return float64(b-a) / float64(*conns) }
-	fmt.Printf("connections: %d (connected in %s, %d clients on the server)\n", *conns, connectTime.Round(time.Millisecond), s1.Clients)
-	fmt.Printf("server RSS: %d KiB idle → %d KiB with clients: %.1f KiB per connection\n", s0.RSSKiB, s1.RSSKiB, per(s0.RSSKiB, s1.RSSKiB))
-	fmt.Printf("server Go heap+stack: %.1f KiB per connection (heap %.1f, stacks %.1f); goroutines %d → %d\n",
+	fmt.Fprintf(text, "connections: %d (connected in %s, %d clients on the server)\n", *conns, connectTime.Round(time.Millisecond), s1.Clients)
+	fmt.Fprintf(text, "server RSS: %d KiB idle → %d KiB with clients: %.1f KiB per connection\n", s0.RSSKiB, s1.RSSKiB, per(s0.RSSKiB, s1.RSSKiB))
+	fmt.Fprintf(text, "server Go heap+stack: %.1f KiB per connection (heap %.1f, stacks %.1f); goroutines %d → %d\n",
 		per(int64(s0.HeapInuse+s0.StackInuse), int64(s1.HeapInuse+s1.StackInuse))/1024,
 		per(int64(s0.HeapInuse), int64(s1.HeapInuse))/1024, per(int64(s0.StackInuse), int64(s1.StackInuse))/1024,
 		s0.Goroutines, s1.Goroutines)
@@ -531,25 +540,79 @@ func fanout(args []string) error {
 		}
 		return time.Duration(all[min(len(all)-1, int(p*float64(len(all))))])
 	}
-	fmt.Printf("events: %d appended at %g/s over %s; deliveries %d of %d (%.0f/s); out of order %d; clients missing the last event %d\n",
+	fmt.Fprintf(text, "events: %d appended at %g/s over %s; deliveries %d of %d (%.0f/s); out of order %d; clients missing the last event %d\n",
 		appended, *rate, *dur, got, want, float64(got)/dur.Seconds(), bad, missing)
-	fmt.Printf("latency append→receive: p50 %s p90 %s p99 %s p99.9 %s max %s\n",
+	fmt.Fprintf(text, "latency append→receive: p50 %s p90 %s p99 %s p99.9 %s max %s\n",
 		q(.5).Round(10*time.Microsecond), q(.9).Round(10*time.Microsecond), q(.99).Round(10*time.Microsecond),
 		q(.999).Round(10*time.Microsecond), q(1).Round(10*time.Microsecond))
-	fmt.Printf("CPU per delivery: server %.2f µs, clients %.2f µs (server %.2f s, clients %.2f s of CPU for the run)\n",
+	fmt.Fprintf(text, "CPU per delivery: server %.2f µs, clients %.2f µs (server %.2f s, clients %.2f s of CPU for the run)\n",
 		(s2.CPU-s1.CPU)/float64(got)*1e6, (cpu1-cpu0)/float64(got)*1e6, s2.CPU-s1.CPU, cpu1-cpu0)
-	fmt.Printf("server RSS after the run: %d KiB; goroutines %d\n", s2.RSSKiB, s2.Goroutines)
+	fmt.Fprintf(text, "server RSS after the run: %d KiB; goroutines %d\n", s2.RSSKiB, s2.Goroutines)
 	for _, r := range append(rs, warm...) {
 		_ = r.conn.WriteClose(1000, nil)
 	}
+	if *jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(fanoutResult{
+			Conns: *conns, ConnectSeconds: connectTime.Seconds(), ServerClients: s1.Clients,
+			RSSIdleKiB: s0.RSSKiB, RSSClientsKiB: s1.RSSKiB, RSSPerConnKiB: per(s0.RSSKiB, s1.RSSKiB),
+			HeapStackPerConnKiB: per(int64(s0.HeapInuse+s0.StackInuse), int64(s1.HeapInuse+s1.StackInuse)) / 1024,
+			HeapPerConnKiB:      per(int64(s0.HeapInuse), int64(s1.HeapInuse)) / 1024,
+			StackPerConnKiB:     per(int64(s0.StackInuse), int64(s1.StackInuse)) / 1024,
+			GoroutinesIdle:      s0.Goroutines, GoroutinesClients: s1.Goroutines,
+			Rate: *rate, DurationSeconds: dur.Seconds(), Appended: appended,
+			Deliveries: got, Expected: want, DeliveriesPerSec: float64(got) / dur.Seconds(),
+			OutOfOrder: bad, ClientsMissingLast: missing, LatencySamples: len(all),
+			P50ns: int64(q(.5)), P90ns: int64(q(.9)), P99ns: int64(q(.99)), P999ns: int64(q(.999)), MaxNs: int64(q(1)),
+			ServerCPUSeconds: s2.CPU - s1.CPU, ClientCPUSeconds: cpu1 - cpu0,
+			RSSAfterKiB: s2.RSSKiB, GoroutinesAfter: s2.Goroutines,
+		})
+	}
 	return nil
+}
+
+// fanoutResult is fanout -json: the figures of the text output.
+type fanoutResult struct {
+	Conns               int     `json:"conns"`
+	ConnectSeconds      float64 `json:"connect_seconds"`
+	ServerClients       int     `json:"server_clients"` // including the warm-up clients
+	RSSIdleKiB          int64   `json:"rss_idle_kib"`
+	RSSClientsKiB       int64   `json:"rss_clients_kib"`
+	RSSPerConnKiB       float64 `json:"rss_per_conn_kib"`
+	HeapStackPerConnKiB float64 `json:"heap_stack_per_conn_kib"`
+	HeapPerConnKiB      float64 `json:"heap_per_conn_kib"`
+	StackPerConnKiB     float64 `json:"stack_per_conn_kib"`
+	GoroutinesIdle      int     `json:"goroutines_idle"`
+	GoroutinesClients   int     `json:"goroutines_clients"`
+	Rate                float64 `json:"rate"`
+	DurationSeconds     float64 `json:"duration_seconds"`
+	Appended            uint64  `json:"appended"`
+	Deliveries          int64   `json:"deliveries"`
+	Expected            int64   `json:"expected"`
+	DeliveriesPerSec    float64 `json:"deliveries_per_s"`
+	OutOfOrder          int64   `json:"out_of_order"`
+	ClientsMissingLast  int     `json:"clients_missing_last"`
+	LatencySamples      int     `json:"latency_samples"`
+	P50ns               int64   `json:"p50_ns"`
+	P90ns               int64   `json:"p90_ns"`
+	P99ns               int64   `json:"p99_ns"`
+	P999ns              int64   `json:"p999_ns"`
+	MaxNs               int64   `json:"max_ns"`
+	ServerCPUSeconds    float64 `json:"server_cpu_seconds"`
+	ClientCPUSeconds    float64 `json:"client_cpu_seconds"`
+	RSSAfterKiB         int64   `json:"rss_after_kib"`
+	GoroutinesAfter     int     `json:"goroutines_after"`
 }
 
 func replay(args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ExitOnError)
 	n := fs.Int("events", 1000000, "events in the store")
 	dir := fs.String("dir", "", "store directory to (re)use; default: a temporary one")
+	jsonOut := fs.Bool("json", false, "print one JSON object with the results on stdout (the text goes to stderr)")
 	_ = fs.Parse(args)
+	text := io.Writer(os.Stdout)
+	if *jsonOut {
+		text = os.Stderr
+	}
 	d := *dir
 	if d == "" {
 		tmp, err := os.MkdirTemp("", "wsbench-replay-*")
@@ -568,12 +631,13 @@ func replay(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("store: %s (last id, fill time)\n", p)
+	fmt.Fprintf(text, "store: %s (last id, fill time)\n", p)
 	st, err := c.stats(false)
 	if err != nil {
 		return err
 	}
 	last := st.LastID
+	res := replayResult{Events: *n, LastID: last, Prefill: p}
 	for round := 0; round < 3; round++ {
 		start := time.Now()
 		rs, err := connect(c.addr, "after=0", 1, 1)
@@ -589,9 +653,29 @@ func replay(args []string) error {
 			}
 		}
 		el := time.Since(start)
-		fmt.Printf("replay %d: %d events in %s: %.0f events/s (out of order: %d)\n",
+		fmt.Fprintf(text, "replay %d: %d events in %s: %.0f events/s (out of order: %d)\n",
 			round+1, r.n.Load(), el.Round(time.Millisecond), float64(r.n.Load())/el.Seconds(), r.bad.Load())
+		res.Rounds = append(res.Rounds, replayRound{Events: r.n.Load(), Seconds: el.Seconds(),
+			EventsPerSec: float64(r.n.Load()) / el.Seconds(), OutOfOrder: r.bad.Load()})
 		_ = r.conn.WriteClose(1000, nil)
 	}
+	if *jsonOut {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
 	return nil
+}
+
+// replayResult is replay -json.
+type replayResult struct {
+	Events  int           `json:"events"`  // -events
+	LastID  uint64        `json:"last_id"` // of the store replayed
+	Prefill string        `json:"prefill"` // the server's "last-id fill-time"
+	Rounds  []replayRound `json:"rounds"`
+}
+
+type replayRound struct {
+	Events       int64   `json:"events"`
+	Seconds      float64 `json:"seconds"`
+	EventsPerSec float64 `json:"events_per_s"`
+	OutOfOrder   int64   `json:"out_of_order"`
 }

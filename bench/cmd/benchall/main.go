@@ -5,8 +5,9 @@
 //	go run ./bench/cmd/benchall -events 1000000 -duration 5s -out /tmp/B.md   # quicker
 //
 // Sections are a list (see sections): each is a function that fills a
-// bench.Section. -include picks them by id; the WebSocket (ws) and vision
-// sections are placeholders for their owners.
+// bench.Section. -include picks them by id. The WebSocket section (ws)
+// drives bench/wsbench; the vision section needs OpenCV 4 (gocv) and is
+// skipped without it.
 //
 // The server under load is the real securevision binary in its own process
 // (go build ./cmd/securevision), so the load generator (wrk) and the server
@@ -46,6 +47,9 @@ type config struct {
 	moduleDir string
 	workDir   string
 	keep      bool
+	// wsMaxConns caps the WebSocket fan-out connections (hidden
+	// -ws-max-conns, for smoke runs); 0 keeps the 10k target run.
+	wsMaxConns int
 }
 
 // section is one part of the report. run fills s; an error it returns is
@@ -64,9 +68,8 @@ func sections() []section {
 		{"query", "c. Query load", true, runQuery},
 		{"allocs", "d. Allocations per request (in-process Go benchmarks)", true, runAllocs},
 		{"restart", "e. Restart time", true, runRestart},
-		// Placeholders: their owners fill ws.go and vision.go.
-		{"ws", "f. WebSocket fan-out", false, runWS},
-		{"vision", "g. Vision pipeline", false, runVision},
+		{"ws", "f. WebSocket fan-out", true, runWS},
+		{"vision", "g. Vision pipeline", true, runVision},
 	}
 }
 
@@ -86,11 +89,13 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.conns, "conns", 32, "connections of the query load runs")
 	fs.StringVar(&c.benchtime, "benchtime", "3s", "-benchtime of the eventlog benchmarks")
 	fs.IntVar(&c.count, "count", 3, "-count of the eventlog benchmarks (the median is reported)")
-	fs.StringVar(&include, "include", "", "comma-separated section ids to run (default: every section but the placeholders); 'all' for every one")
+	fs.StringVar(&include, "include", "", "comma-separated section ids to run (default: every section); 'all' for every one")
 	fs.StringVar(&c.server, "server", "binary", "binary: the real securevision binary in its own process; inproc: the same wiring in this process")
 	fs.StringVar(&c.load, "load", "auto", "load generator: auto (wrk if installed), wrk or go")
 	fs.StringVar(&c.workDir, "work", "", "scratch directory for fresh stores, scripts and logs (default a new one under data/)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	fs.IntVar(&c.wsMaxConns, "ws-max-conns", 0, "")
+	hideFlags(fs, stderr, "ws-max-conns")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -117,7 +122,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 	if c.server != "binary" && c.server != "inproc" || c.load != "auto" && c.load != "wrk" && c.load != "go" ||
-		c.events < 1000 || c.conns < 1 || c.duration < time.Second || c.count < 1 {
+		c.events < 1000 || c.conns < 1 || c.duration < time.Second || c.count < 1 || c.wsMaxConns < 0 {
 		fmt.Fprintln(stderr, "benchall: bad flags (see -h)")
 		return 2
 	}
@@ -206,6 +211,23 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// hideFlags makes fs's usage leave out the named flags (smoke-run knobs
+// that a report run should not use).
+func hideFlags(fs *flag.FlagSet, w io.Writer, hidden ...string) {
+	fs.Usage = func() {
+		vis := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		vis.SetOutput(w)
+		fs.VisitAll(func(f *flag.Flag) {
+			if !slices.Contains(hidden, f.Name) {
+				vis.Var(f.Value, f.Name, f.Usage)
+				vis.Lookup(f.Name).DefValue = f.DefValue
+			}
+		})
+		fmt.Fprintf(w, "Usage of %s:\n", fs.Name())
+		vis.PrintDefaults()
+	}
 }
 
 func serverMode(m string) string {
