@@ -9,7 +9,7 @@ HAVE_OPENCV := $(shell pkg-config --exists opencv4 2>/dev/null && echo yes)
 TAGS := $(if $(HAVE_OPENCV),-tags gocv,)
 PKGS_NOVISION = $$($(GO) list ./... | grep -v /ingest/vision)
 
-.PHONY: all build run test test-vision lint bench deps fuzz crash-test soak mini-soak clean
+.PHONY: all build run test test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra clean
 
 all: build
 
@@ -30,7 +30,7 @@ test: lint test-vision
 
 test-vision:
 ifeq ($(HAVE_OPENCV),yes)
-	$(GO) test -tags gocv -timeout 15m ./ingest/vision/...
+	$(GO) test -tags gocv -timeout 15m ./ingest/vision/... ./cmd/securevision/
 else
 	@echo "NOTE: OpenCV 4 not found (pkg-config opencv4): vision tests NOT RUN:"
 	@echo "      ingest/vision (face detection, recognition, plate OCR, video sources)."
@@ -52,6 +52,41 @@ deps:
 	@# The seed's JavaScript client (axios) for httpd's seed-client test.
 	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
 	else echo "npm not found: the seed JavaScript client test will be skipped"; fi
+
+# Fuzz every decoder of outside input for FUZZTIME each (go test -fuzz
+# takes one target at a time). Seeds live in testdata/fuzz/<Target>/.
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./cmd/securevision:FuzzLoadConfig ./wsfanout:FuzzClientMessage
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -parallel 2; done
+
+# kill -9 harness against the real binary (reliability/crash_test.go).
+crash-test:
+	SV_CRASH=1 $(GO) test -count=1 -timeout 10m -v -run '^TestCrash$$' ./reliability
+
+# Mixed load against the real binary; writes CSV, PNG and a markdown
+# summary under reliability/out/ (reliability/cmd/soak).
+SOAK_OUT ?= reliability/out
+soak:
+	$(GO) run ./reliability/cmd/soak -duration 10m -out $(SOAK_OUT)/soak
+mini-soak:
+	$(GO) run ./reliability/cmd/soak -duration 60s -out $(SOAK_OUT)/mini-soak
+
+# staticcheck and govulncheck (installed into GOPATH/bin). With OpenCV the
+# vision files (gocv tag) are checked too. govulncheck needs
+# https://vuln.go.dev: when it cannot be reached the target says so loudly
+# and does not fail (set VULN_REQUIRED=1 to fail instead).
+GOBIN_DIR = $$($(GO) env GOPATH)/bin
+lint-extra:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	$(GO) install golang.org/x/vuln/cmd/govulncheck@latest
+	$(GOBIN_DIR)/staticcheck $(TAGS) ./...
+	@out=$$($(GOBIN_DIR)/govulncheck $(TAGS) ./... 2>&1); rc=$$?; echo "$$out"; \
+	if [ $$rc -ne 0 ] && echo "$$out" | grep -q "fetching vulnerabilities"; then \
+	  echo "NOTE: govulncheck NOT RUN: the vulnerability database (vuln.go.dev) is unreachable"; \
+	  [ -z "$(VULN_REQUIRED)" ]; else exit $$rc; fi
 
 clean:
 	rm -rf bin

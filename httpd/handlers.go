@@ -92,7 +92,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		s.opts.Ingest.CountRejected("too_large")
 		writeDetail(w, http.StatusRequestEntityTooLarge, "Request too large: "+big.Msg)
 	case errors.Is(err, ingest.ErrUnavailable):
-		writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: nothing was appended")
+		writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: the batch was not acknowledged (it is stored whole or not at all; a batch whose sync failed may reappear after a restart)")
 	default:
 		writeDetail(w, http.StatusBadRequest, "Could not read the request body")
 	}

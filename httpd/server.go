@@ -106,6 +106,10 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.RateLimitPerMinute > 0 {
 		s.limiter = httprate.NewRateLimiter(opts.RateLimitPerMinute, time.Minute,
+			// The TCP peer, never a header: not spoofable (reliability's
+			// abuse test sends X-Forwarded-For); behind a proxy every
+			// client shares its bucket (see the README).
+			//lint:ignore SA1019 deprecated only to make users choose; the peer address is the choice.
 			httprate.WithKeyFuncs(httprate.KeyByIP),
 			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 				writeDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")

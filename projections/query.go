@@ -221,8 +221,10 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf func(uint64) []byte,
 	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
 	if idx == nil {
-		ok := logIt.SeekGE(eventlog.LogKey(a))
-		if !q.Asc {
+		var ok bool
+		if q.Asc {
+			ok = logIt.SeekGE(eventlog.LogKey(a))
+		} else {
 			ok = logIt.SeekLT(eventlog.LogKey(b + 1))
 		}
 		for ; ok; ok = step(logIt, q.Asc) {
@@ -240,8 +242,10 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf 
 		}
 		return false, logIt.Error()
 	}
-	ok := idx.SeekGE(keyOf(a))
-	if !q.Asc {
+	var ok bool
+	if q.Asc {
+		ok = idx.SeekGE(keyOf(a))
+	} else {
 		ok = idx.SeekLT(keyOf(b + 1))
 	}
 	for ; ok; ok = step(idx, q.Asc) {

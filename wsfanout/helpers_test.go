@@ -324,8 +324,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-var errStreamEnded = errors.New("stream ended")
-
 func fmtID(id uint64) string { return fmt.Sprint(id) }
 
 var _ = sync.Mutex{}

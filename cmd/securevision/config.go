@@ -46,6 +46,9 @@ type Config struct {
 		FaceCascade  string        `env:"FACE_CASCADE" allowed:"a file path"`
 		PlateCascade string        `env:"PLATE_CASCADE" allowed:"a file path"`
 	} `envPrefix:"SECUREVISION__INGEST__"`
+	Debug struct {
+		PprofAddr string `env:"PPROF_ADDR" allowed:"a loopback host:port such as 127.0.0.1:6060 (empty: off)"`
+	} `envPrefix:"SECUREVISION__DEBUG__"`
 }
 
 // ConfigError is a refused setting: one line naming the variable, the value
@@ -115,6 +118,12 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("Threshold", "")
 	case c.Ingest.Cooldown < 0:
 		return bad("Cooldown", "negative")
+	}
+	if a := c.Debug.PprofAddr; a != "" {
+		host, _, err := net.SplitHostPort(a)
+		if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			return bad("PprofAddr", "profiles expose internals: only a loopback address is allowed")
+		}
 	}
 	for _, o := range c.API.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

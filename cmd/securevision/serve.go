@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -218,6 +219,21 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		}
 	}()
 
+	if cfg.Debug.PprofAddr != "" {
+		// Profiling on its own loopback listener, never on the API port.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dbg := &http.Server{Addr: cfg.Debug.PprofAddr, Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+		go func() {
+			if err := dbg.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("pprof listener", "err", err)
+			}
+		}()
+		defer dbg.Close()
+		logger.Info("pprof listening", "addr", cfg.Debug.PprofAddr)
+	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	logger.Info("serving", "addr", ln.Addr().String(), "store", cfg.Events.DBURL,

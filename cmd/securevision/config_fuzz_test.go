@@ -1,0 +1,61 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+)
+
+// configFuzzKeys are the variables FuzzLoadConfig sets, in argument order.
+var configFuzzKeys = []string{
+	"SECUREVISION__API__HOST", "SECUREVISION__API__PORT", "SECUREVISION__API__WS_ENABLED",
+	"SECUREVISION__API__CORS_ORIGINS", "SECUREVISION__API__RATE_LIMIT_PER_MINUTE",
+	"SECUREVISION__EVENTS__DB_URL", "SECUREVISION__EVENTS__RETENTION_DAYS",
+	"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "SECUREVISION__INGEST__FPS",
+	"SECUREVISION__INGEST__COOLDOWN",
+}
+
+// FuzzLoadConfig sets random values (an empty value leaves the variable
+// unset) and checks that LoadConfig never panics, that every refusal is one
+// line naming a SECUREVISION__ variable, and that an accepted
+// configuration is within the documented ranges.
+func FuzzLoadConfig(f *testing.F) {
+	f.Add("127.0.0.1", "8000", "true", "", "0", "pebble://data/events", "30", "1h", "5", "10s")
+	f.Add("::1", "65535", "false", "*,https://a.example", "60", "memory://", "0", "1m", "60", "0s")
+	f.Add(" ", "70000", "maybe", "example.com", "-1", "sqlite:///x.db", "-1", "0s", "0", "-1s")
+	f.Add("h", "0x1F", "1", "http://a,,", "9999999999999999999", "postgres://x", "1e3", "1y", "NaN", "1.5h")
+	f.Add("a\nb", "+80", "T", ",", "07", "pebble://", "00", "-0s", "Inf", "1ns")
+	f.Fuzz(func(t *testing.T, host, port, ws, cors, rate, dburl, days, interval, fps, cooldown string) {
+		vals := []string{host, port, ws, cors, rate, dburl, days, interval, fps, cooldown}
+		environ := map[string]string{}
+		for i, v := range vals {
+			if v != "" {
+				environ[configFuzzKeys[i]] = v
+			}
+		}
+		c, err := LoadConfig(environ)
+		if err != nil {
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Fatalf("refusal spans lines: %q", msg)
+			}
+			var ce *ConfigError
+			if errors.As(err, &ce) {
+				if !strings.HasPrefix(ce.Var, "SECUREVISION__") {
+					t.Fatalf("refusal names no variable: %q", msg)
+				}
+			} else if !strings.Contains(msg, "SECUREVISION__") {
+				t.Fatalf("refusal names no variable: %q", msg)
+			}
+			return
+		}
+		if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
+			c.Events.CleanupInterval <= 0 || c.Ingest.FPS <= 0 || c.Ingest.FPS > 60 || c.Ingest.Cooldown < 0 {
+			t.Fatalf("out-of-range config accepted: %+v", c)
+		}
+		if _, _, err := net.SplitHostPort(c.Addr()); err != nil {
+			t.Fatalf("listen address %q: %v", c.Addr(), err)
+		}
+	})
+}

@@ -1,0 +1,153 @@
+package wsfanout_test
+
+import (
+	"bytes"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lxzan/gws"
+
+	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/wsfanout"
+)
+
+// wsfanout exposes no message-handler function (the handler is gws's
+// OnMessage on an unexported type), so FuzzClientMessage drives it over a
+// real connection: one hub per fuzz worker process, one stream per input.
+
+var (
+	fuzzHubOnce sync.Once
+	fuzzHubURL  string
+	fuzzHubErr  error
+)
+
+func fuzzHub() (string, error) {
+	fuzzHubOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wsfuzz-")
+		if err != nil {
+			fuzzHubErr = err
+			return
+		}
+		st, err := storetest.OpenErr(dir, storetest.Options{})
+		if err != nil {
+			fuzzHubErr = err
+			return
+		}
+		hub, err := wsfanout.New(wsfanout.Options{Log: st.Log, Enabled: true})
+		if err != nil {
+			fuzzHubErr = err
+			return
+		}
+		st.Subscribe(hub.Publish)
+		srv := httptest.NewServer(hub)
+		fuzzHubURL = "ws" + strings.TrimPrefix(srv.URL, "http") + "/stream"
+	})
+	return fuzzHubURL, fuzzHubErr
+}
+
+type fuzzClient struct {
+	gws.BuiltinEventHandler
+	msgs   chan []byte
+	closed chan error
+	once   sync.Once
+}
+
+func (c *fuzzClient) OnMessage(_ *gws.Conn, m *gws.Message) {
+	c.msgs <- append([]byte(nil), m.Bytes()...)
+	m.Close()
+}
+
+func (c *fuzzClient) OnClose(_ *gws.Conn, err error) { c.once.Do(func() { c.closed <- err }) }
+
+// FuzzClientMessage sends one arbitrary client message (text, binary or
+// ping) and checks the answer: "ping" → pong JSON; any other data message
+// within the inbound cap → the error JSON with the stream left open;
+// above the cap → close 1009; invalid UTF-8 text → close 1007; a
+// protocol ping → a pong frame. Then the stream must still answer "ping"
+// unless it was closed for one of those reasons.
+func FuzzClientMessage(f *testing.F) {
+	f.Add(uint8(1), []byte("ping"))
+	f.Add(uint8(1), []byte("PING"))
+	f.Add(uint8(2), []byte("ping"))
+	f.Add(uint8(1), []byte(`{"type":"subscribe","after":0}`))
+	f.Add(uint8(1), []byte{0xff, 0xfe})
+	f.Add(uint8(9), []byte("hello"))
+	f.Add(uint8(1), bytes.Repeat([]byte("a"), wsfanout.DefaultMaxMessageBytes+1))
+	f.Add(uint8(1), []byte(""))
+	f.Fuzz(func(t *testing.T, op uint8, payload []byte) {
+		url, err := fuzzHub()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var opcode gws.Opcode
+		switch op % 3 {
+		case 0:
+			opcode = gws.OpcodeText
+		case 1:
+			opcode = gws.OpcodeBinary
+		default:
+			opcode = gws.OpcodePing
+			if len(payload) > 125 {
+				payload = payload[:125] // control frames carry at most 125 bytes
+			}
+		}
+		c := &fuzzClient{msgs: make(chan []byte, 16), closed: make(chan error, 1)}
+		conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: url, HandshakeTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer conn.NetConn().Close()
+		go conn.ReadLoop()
+		if err := conn.WriteMessage(opcode, payload); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		wantClose := uint16(0)
+		switch {
+		case opcode != gws.OpcodePing && len(payload) > wsfanout.DefaultMaxMessageBytes:
+			wantClose = 1009
+		case opcode == gws.OpcodeText && !utf8.Valid(payload):
+			wantClose = 1007
+		}
+		timeout := time.After(5 * time.Second)
+		if opcode != gws.OpcodePing {
+			select {
+			case m := <-c.msgs:
+				want := `{"type":"error","detail":"unsupported message; send \"ping\""}`
+				if opcode == gws.OpcodeText && string(payload) == "ping" {
+					want = `{"type":"pong","data":"ping"}`
+				}
+				if wantClose != 0 || string(m) != want {
+					t.Fatalf("op %d %q: got %s (want close %d)", opcode, payload, m, wantClose)
+				}
+			case err := <-c.closed:
+				var ce *gws.CloseError
+				if wantClose == 0 || !errors.As(err, &ce) || ce.Code != wantClose {
+					t.Fatalf("op %d %q (len %d): closed with %v, want close %d", opcode, payload, len(payload), err, wantClose)
+				}
+				return
+			case <-timeout:
+				t.Fatalf("op %d %q: no answer", opcode, payload)
+			}
+		}
+		// The stream is still usable.
+		if err := conn.WriteString("ping"); err != nil {
+			t.Fatalf("write ping: %v", err)
+		}
+		select {
+		case m := <-c.msgs:
+			if string(m) != `{"type":"pong","data":"ping"}` {
+				t.Fatalf("after op %d %q: ping answered %s", opcode, payload, m)
+			}
+		case err := <-c.closed:
+			t.Fatalf("after op %d %q: stream closed: %v", opcode, payload, err)
+		case <-timeout:
+			t.Fatalf("after op %d %q: ping not answered", opcode, payload)
+		}
+	})
+}
