@@ -5,6 +5,9 @@ package vision
 import (
 	"image"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +44,33 @@ func benchFrames(b *testing.B, n int, size image.Point) []gocv.Mat {
 	return out
 }
 
+// cpuTime is the CPU time (user + system, all threads) of the process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportRate reports frames/s (wall clock) and cpu_ms/frame (CPU time of
+// all threads, which depends less on what else the machine runs: the
+// real-time budget of N frames/s on C cores is C×1000/N cpu_ms/frame).
+func reportRate(b *testing.B, frames int, wall, cpu time.Duration) {
+	b.ReportMetric(float64(frames)/wall.Seconds(), "frames/s")
+	b.ReportMetric(cpu.Seconds()*1000/float64(frames), "cpu_ms/frame")
+}
+
+// benchThreads sets OpenCV's thread count for a benchmark of sources
+// concurrent sources, as New does for a pipeline with that many sources;
+// VISION_CV_THREADS overrides it (experiments).
+func benchThreads(b *testing.B, sources int) {
+	n := threadsForSources(sources)
+	if v, err := strconv.Atoi(os.Getenv("VISION_CV_THREADS")); err == nil {
+		n = v
+	}
+	setCVThreads(n)
+	b.Logf("OpenCV threads: %d", getCVThreads())
+}
+
 // stageMs reports the mean milliseconds per analysed frame of each stage.
 func reportStages(b *testing.B, reg *prometheus.Registry, frames int) {
 	mfs, err := reg.Gather()
@@ -48,6 +78,14 @@ func reportStages(b *testing.B, reg *prometheus.Registry, frames int) {
 		b.Fatal(err)
 	}
 	for _, mf := range mfs {
+		if mf.GetName() == "securevision_vision_frames_total" {
+			// Frames the motion gate let through to detection.
+			n := 0.0
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+			b.ReportMetric(n/float64(frames), "detected/frame")
+		}
 		if mf.GetName() != "securevision_vision_stage_seconds" {
 			continue
 		}
@@ -71,15 +109,15 @@ func benchmarkAnalyse(b *testing.B, size image.Point) {
 	frames := benchFrames(b, 50, size)
 	reg := prometheus.NewRegistry()
 	_, a := newTestPipeline(b, Options{Registerer: reg}, nil)
+	benchThreads(b, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		a.analyse(frames[i%len(frames)], int64(i)*200)
 		a.dd.expire(int64(i) * 200)
 	}
-	el := time.Since(start)
-	b.ReportMetric(float64(b.N)/el.Seconds(), "frames/s")
+	reportRate(b, b.N, time.Since(start), cpuTime()-cpu)
 	reportStages(b, reg, b.N)
 }
 
@@ -131,14 +169,56 @@ func BenchmarkAnalysePlates(b *testing.B) {
 	})
 	reg := prometheus.NewRegistry()
 	_, a := newTestPipeline(b, Options{Registerer: reg}, nil)
+	benchThreads(b, 1)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for i := 0; i < b.N; i++ {
 		a.analyse(frames[i%len(frames)], int64(i)*200)
 		a.dd.expire(int64(i) * 200)
 	}
-	el := time.Since(start)
-	b.ReportMetric(float64(b.N)/el.Seconds(), "frames/s")
+	reportRate(b, b.N, time.Since(start), cpuTime()-cpu)
 	reportStages(b, reg, b.N)
 }
+
+// benchmarkTwoSources: two analysers (two sources of one pipeline) analyse
+// vtest.avi frames concurrently, as two cameras at Options.FPS do; b.N
+// frames in total, half each. frames/s is the total throughput, which
+// must be ≥ 2×DefaultFPS for two sources to keep real time.
+func benchmarkTwoSources(b *testing.B, size image.Point) {
+	frames := benchFrames(b, 50, size)
+	reg := prometheus.NewRegistry()
+	p, a0 := newTestPipeline(b, Options{Registerer: reg}, nil)
+	a1, err := p.newAnalyser(Source{ID: "test_cam2", URL: "/dev/null"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(a1.close)
+	benchThreads(b, 2)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu := time.Now(), cpuTime()
+	done := make(chan struct{})
+	for w, a := range []*analyser{a0, a1} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			// Different starting frames: the two cameras see different
+			// scenes.
+			for i := w; i < b.N; i += 2 {
+				f := frames[(i/2+w*len(frames)/2)%len(frames)]
+				a.analyse(f, int64(i/2)*200)
+				a.dd.expire(int64(i/2) * 200)
+			}
+		}()
+	}
+	<-done
+	<-done
+	reportRate(b, b.N, time.Since(start), cpuTime()-cpu)
+	reportStages(b, reg, b.N)
+}
+
+// BenchmarkTwoSourcesVtest: two 768×576 sources analysed concurrently.
+func BenchmarkTwoSourcesVtest(b *testing.B) { benchmarkTwoSources(b, image.Point{}) }
+
+// BenchmarkTwoSources720p: two 1280×720 sources analysed concurrently.
+func BenchmarkTwoSources720p(b *testing.B) { benchmarkTwoSources(b, image.Pt(1280, 720)) }

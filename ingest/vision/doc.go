@@ -18,16 +18,78 @@
 //
 // Per analysed frame:
 //
-//	decode → grey ─┬─ face_detect: Haar cascade on the frame scaled to ≤ 640 px wide
+//	decode → grey → motion gate (160-px thumbnail vs the last analysed frame;
+//	               │ a static scene is skipped, see Performance)
+//	               ├─ face_detect: Haar cascade on the frame scaled to ≤ 480 px wide,
+//	               │   around the moving regions only when nothing was in view
 //	               │   recognise: LBPH descriptor of each face, nearest gallery entry
 //	               └─ plate_detect: rows of character-shaped blobs (adaptive threshold,
-//	                  connected components, chaining) + optional plate Haar cascade;
+//	                  connected components, chaining) + plate Haar cascade (off by
+//	                  default, Options.PlateCascade);
 //	                  per candidate: plate outline → perspective rectification,
 //	                  characters cut out onto a clean white line (see Plates)
 //	                   ocr: Tesseract passes on the line (A–Z0–9 less I/O), vote
 //	→ de-duplication → sink.Append
 //
 // Each stage's time is in securevision_vision_stage_seconds{stage}.
+//
+// # Performance
+//
+// Goal: two sources at 5 fps in real time on two cores, i.e. ≥ 10 analysed
+// frames/s in total at 768×576 and 1280×720. What it takes:
+//
+//   - Face detection (Haar, frontalface_default) runs on the frame scaled
+//     to ≤ 480 px wide (was 640) with a 24-px minimum face (38 px in a
+//     768-px frame, 64 px at 1280), scale factor 1.1, 4 neighbours. Scale
+//     factors 1.15–1.2 were tried and rejected: they lose the large face
+//     of messi5.jpg, 3–5 of 26 Megamind frames and gallery images.
+//   - Motion gate (motionGate): each frame's grey 160-px thumbnail is
+//     compared with the last analysed frame's (|Δ| ≥ 16 grey levels on ≥
+//     0.2 % of it counts as motion). A static frame is skipped
+//     (frames_dropped_total{reason="static"}) unless staticRecheckMs (2 s)
+//     have passed, or 1 s when the last analysed frame held a face or
+//     plate, so a person standing still or a parked car is still sighted
+//     and de-duplication still emits one event per cooldown. The first
+//     frame of a source (a still image) is always analysed. When a frame
+//     moved and the last analysed frame held no face, faces are searched
+//     only in the moving regions padded by two minimum face sizes (the
+//     whole frame when these cover > 60 % of it, or after a sighting);
+//     the scaled frame is equalised as a whole first, so a face in a
+//     region is found as in the whole frame.
+//   - The plate Haar cascade is off by default: it cost ~70 ms a frame
+//     and TestPlateReading reads the same 181/200 without it. Plate
+//     candidate search is then ~5–10 ms a frame, OCR only runs on
+//     candidates.
+//   - OpenCV (TBB) threads are set per process by New to NumCPU / number
+//     of sources (at least 1): with two sources on two cores each OpenCV
+//     call runs on its source's thread (threads_gocv.cpp wraps
+//     cv::setNumThreads, which gocv v0.31 lacks). 1 vs 2 threads was
+//     within noise for two concurrent sources.
+//   - Mats are reused across frames (grey, detection scratch, thumbnails);
+//     the plate search no longer copies an unscaled frame.
+//
+// Measured with
+//
+//	go test -tags gocv -run '^$' -bench . -benchtime 20x ./ingest/vision/
+//
+// on a 2-core machine shared with other jobs (load 4–5, so wall-clock
+// frames/s vary ±50 % between runs; cpu_ms/frame, the CPU time of all
+// threads per frame, is steadier), old and new code in alternating runs:
+//
+//	                         before               after
+//	                    cpu_ms  frames/s     cpu_ms  frames/s
+//	AnalyseVtest         223–241   4.5–6.0      53–69   13.6–32
+//	Analyse720p          184–238   6.6–7.5      40–50   25–35
+//	TwoSourcesVtest      229–248   7.8–8.4      44–54   18.6–22.7
+//	TwoSources720p           184   5.7–10.6        38   23.5–25.9
+//	AnalysePlates        370–413   3.9–4.5     199–206   4.6–4.9
+//
+// TwoSources* run two analysers concurrently (two cameras) and report
+// their total frames/s. vtest.avi has walkers in every frame, so every
+// frame passes the gate (detected/frame 1.0): the gain there is the
+// smaller detection frame, the region search and the plate cascade.
+// AnalysePlates changes the whole scene every frame, so faces are searched
+// in the whole 800×600 frame and OCR runs; it is not real-time material.
 //
 // # Recognition and the similarity formula
 //

@@ -20,6 +20,7 @@ const (
 const (
 	dropEmpty   = "empty_frame" // decoder returned an empty frame
 	dropOverrun = "overrun"     // live: a newer frame replaced one not yet analysed
+	dropStatic  = "static"      // nothing moved since the last analysed frame (see motionGate)
 
 	errOpen     = "open"     // source could not be opened
 	errRead     = "read"     // stream/device stopped delivering frames

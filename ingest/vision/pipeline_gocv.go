@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"log/slog"
 	"math"
 	"sync"
@@ -20,8 +19,6 @@ import (
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/watchlist"
 )
-
-var colorWhite = color.RGBA{255, 255, 255, 0}
 
 const (
 	// snapshotQuality is the JPEG quality of event crops: readable faces
@@ -74,6 +71,9 @@ func New(opts Options, sink ingest.Sink) (*Pipeline, error) {
 		return nil, errors.New("vision: nil sink")
 	}
 	p := &Pipeline{opts: opts, sink: sink, m: newMetrics(opts.Registerer), log: opts.Logger}
+	// OpenCV's thread pool is per process: share the cores out between
+	// the sources, which are analysed concurrently (see threadsForSources).
+	setCVThreads(threadsForSources(len(opts.Sources)))
 	p.enrol.cc = gocv.NewCascadeClassifier()
 	if err := loadCascade(&p.enrol.cc, opts.FaceCascade, "face"); err != nil {
 		p.enrol.cc.Close()
@@ -177,11 +177,14 @@ type analyser struct {
 	dd      *deduper
 	events  map[string]int
 	gray    gocv.Mat
+	small   gocv.Mat // scratch: the frame scaled for face detection
+	motion  motionGate
 }
 
 func (p *Pipeline) newAnalyser(src Source) (*analyser, error) {
 	a := &analyser{p: p, src: src, region: p.opts.region(src.ID), dd: newDeduper(p.opts.Cooldown),
-		events: map[string]int{}, face: gocv.NewCascadeClassifier(), gray: gocv.NewMat()}
+		events: map[string]int{}, face: gocv.NewCascadeClassifier(), gray: gocv.NewMat(),
+		small: gocv.NewMat(), motion: newMotionGate()}
 	if err := loadCascade(&a.face, p.opts.FaceCascade, "face"); err != nil {
 		a.close()
 		return nil, err
@@ -212,18 +215,27 @@ func (a *analyser) close() {
 		a.ocr.Close()
 	}
 	a.gray.Close()
+	a.small.Close()
+	a.motion.close()
 }
 
 // analyse runs face and plate analysis on one frame and offers every
 // sighting to the de-duplicator.
 func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
-	a.p.m.frames.WithLabelValues(a.src.ID).Inc()
 	if frame.Channels() == 1 {
 		frame.CopyTo(&a.gray)
 	} else {
 		gocv.CvtColor(frame, &a.gray, gocv.ColorBGRToGray)
 	}
-	for _, f := range a.faces(a.gray) {
+	if !a.motion.due(a.gray, tsMs, motionPad(a.gray.Cols())) {
+		a.p.m.dropped.WithLabelValues(a.src.ID, dropStatic).Inc()
+		return
+	}
+	a.p.m.frames.WithLabelValues(a.src.ID).Inc()
+	faces := a.faces(a.gray)
+	plates := a.plates(a.gray)
+	a.motion.analysed(len(faces) + len(plates))
+	for _, f := range faces {
 		f := f
 		a.dd.offer("face\x00"+f.name, tsMs, f.sim, func() ingest.Event {
 			return ingest.Event{
@@ -234,7 +246,7 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 			}
 		})
 	}
-	for _, pl := range a.plates(a.gray) {
+	for _, pl := range plates {
 		pl := pl
 		a.dd.offer("plate\x00"+watchlist.Key(pl.text), tsMs, pl.conf, func() ingest.Event {
 			b := bbox(pl.box)
@@ -254,7 +266,7 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 
 func (a *analyser) faces(gray gocv.Mat) []faceHit {
 	t := time.Now()
-	boxes := detectFaces(&a.face, gray, faceMinSize)
+	boxes := detectFacesIn(&a.face, gray, faceMinSize, &a.small, a.motion.regions)
 	a.p.m.observe(stageFaceDetect, t)
 	if len(boxes) == 0 {
 		return nil

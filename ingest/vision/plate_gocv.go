@@ -107,13 +107,12 @@ type plateCand struct {
 // its surroundings. The optional Haar cascade adds its boxes.
 func plateCandidates(gray gocv.Mat, cc *gocv.CascadeClassifier) []plateCand {
 	scale := 1.0
-	small := gocv.NewMat()
-	defer small.Close()
+	small := gray // no copy: the search only reads it
 	if gray.Cols() > plateDetectWidth {
 		scale = float64(plateDetectWidth) / float64(gray.Cols())
+		small = gocv.NewMat()
+		defer small.Close()
 		gocv.Resize(gray, &small, image.Point{}, scale, scale, gocv.InterpolationArea)
-	} else {
-		gray.CopyTo(&small)
 	}
 
 	cands := textLines(small)
