@@ -211,6 +211,11 @@ func Open(opts Options) (*Log, error) {
 			fs = vfs.NewMem()
 		} else {
 			fs, dir = vfs.Default, d
+			if !opts.ReadOnly {
+				if err := checkFreeSpace(dir); err != nil {
+					return nil, err
+				}
+			}
 		}
 	} else if opts.URL != "" {
 		dir = opts.URL

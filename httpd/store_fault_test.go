@@ -3,6 +3,7 @@ package httpd_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/internal/storetest"
 )
@@ -284,11 +286,25 @@ func TestStoreFullDisk(t *testing.T) {
 		}
 		t.Logf("close on full disk: %v", st.Log.Close())
 
-		// Not tested here: a restart while the disk is still full. Pebble
-		// (v2.1.7) replays the WAL and flushes it during Open; the flush
-		// fails with ENOSPC and is retried forever, so pebble.Open (and
-		// `securevision serve`) never returns and spins a core. Free space
-		// first, then restart (see the report / README).
+		// A restart while the disk is still full is refused at once with a
+		// clear error (Pebble's WAL replay would retry its flush forever).
+		openDone := make(chan error, 1)
+		go func() {
+			st2, err := storetest.OpenErr(dir, storetest.Options{})
+			if err == nil {
+				st2.Log.Close()
+			}
+			openDone <- err
+		}()
+		select {
+		case err := <-openDone:
+			if !errors.Is(err, eventlog.ErrDiskFull) {
+				t.Fatalf("restart on a full disk: %v, want ErrDiskFull", err)
+			}
+			t.Logf("restart on a full disk: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("restart on a full disk hangs")
+		}
 		// The fault clears (space freed): here, the directory is copied to
 		// a healthy disk and opened there.
 		cp := filepath.Join(t.TempDir(), "copy")
