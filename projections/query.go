@@ -242,13 +242,10 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf 
 		}
 		return false, logIt.Error()
 	}
-	var ok bool
-	if q.Asc {
-		ok = idx.SeekGE(keyOf(a))
-	} else {
-		ok = idx.SeekLT(keyOf(b + 1))
+	if !q.Asc {
+		return scanIndexDesc(q, a, b, logIt, idx, keyOf, match, emit)
 	}
-	for ; ok; ok = step(idx, q.Asc) {
+	for ok := idx.SeekGE(keyOf(a)); ok; ok = idx.Next() {
 		k := idx.Key()
 		id := binary.BigEndian.Uint64(k[len(k)-8:])
 		if id < a || id > b {
@@ -308,4 +305,65 @@ func seekLog(it *eventlog.Iter, id uint64, asc bool) bool {
 		}
 	}
 	return it.SeekGE(eventlog.LogKey(id)) && eventlog.KeyID(it.Key()) == id
+}
+
+// scanIndexDesc serves a newest-first page from an index: it takes the
+// next ids from the index (walking it backwards), then reads their records
+// in ascending order, because Pebble turns increasing SeekGE calls into
+// cheap Next steps while every backward seek searches all levels again
+// (measured on a 10M-event store: a 1000-event source page took 20x an
+// unfiltered page with backward seeks). Matches are emitted newest first.
+func scanIndexDesc(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf func(uint64) []byte,
+	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
+	var (
+		ids   []uint64
+		buf   []byte
+		spans []descHit
+	)
+	ok := idx.SeekLT(keyOf(b + 1))
+	for ok {
+		need := min(q.Limit, maxDescBatch)
+		ids = ids[:0]
+		for ; ok && len(ids) < need; ok = idx.Prev() {
+			k := idx.Key()
+			id := binary.BigEndian.Uint64(k[len(k)-8:])
+			if id < a || id > b {
+				ok = false
+				break
+			}
+			ids = append(ids, id)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		buf, spans = buf[:0], spans[:0]
+		for i := len(ids) - 1; i >= 0; i-- {
+			id := ids[i]
+			if !logIt.SeekGE(eventlog.LogKey(id)) || eventlog.KeyID(logIt.Key()) != id {
+				continue // above the committed watermark, or a corrupt store
+			}
+			js, m, err := match(logIt.Value())
+			if err != nil {
+				return false, err
+			}
+			if m {
+				spans = append(spans, descHit{id, len(buf), len(buf) + len(js)})
+				buf = append(buf, js...)
+			}
+		}
+		for i := len(spans) - 1; i >= 0; i-- {
+			if emit(spans[i].id, buf[spans[i].from:spans[i].to]) {
+				return true, nil
+			}
+		}
+	}
+	return false, idx.Error()
+}
+
+// maxDescBatch bounds the ids scanIndexDesc takes from the index at once.
+const maxDescBatch = 1024
+
+type descHit struct {
+	id       uint64
+	from, to int
 }
