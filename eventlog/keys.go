@@ -49,13 +49,6 @@ func idFromKey(k []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(k[1:]), true
 }
 
-// Header is the decoded binary header of a stored record.
-type Header struct {
-	Type   uint8
-	TsMs   int64
-	Source string
-}
-
 // ErrCorrupt reports a stored value that does not decode.
 var ErrCorrupt = errors.New("eventlog: corrupt record")
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/projections"
 )
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
@@ -44,8 +45,11 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = append(b, `,"plate_reads":`...)
 	b = strconv.AppendUint(b, rc.Plate, 10)
 	b = append(b, `},"event_rate":{"events_per_second":`...)
-	b = strconv.AppendFloat(b, float64(rc.Total())/300, 'f', -1, 64)
-	b = append(b, `,"sample_duration_seconds":300.0},"log":{"first_id":`...)
+	b = strconv.AppendFloat(b, float64(rc.Total())/projections.WindowSeconds, 'f', -1, 64)
+	// The seed prints the window as a float (300.0); clients may show it.
+	b = append(b, `,"sample_duration_seconds":`...)
+	b = strconv.AppendInt(b, projections.WindowSeconds, 10)
+	b = append(b, `.0},"log":{"first_id":`...)
 	b = strconv.AppendUint(b, st.First, 10)
 	b = append(b, `,"last_id":`...)
 	b = strconv.AppendUint(b, st.Last, 10)

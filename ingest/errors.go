@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -72,9 +71,3 @@ func (e *ValidationError) add(loc []any, typ, msg string) {
 type TooLargeError struct{ Msg string }
 
 func (e *TooLargeError) Error() string { return "ingest: " + e.Msg }
-
-// IsValidation reports whether err is a *ValidationError.
-func IsValidation(err error) bool {
-	var v *ValidationError
-	return errors.As(err, &v)
-}
