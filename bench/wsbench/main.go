@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/securevision/events/bench"
 	"io"
 	"log/slog"
 	"net"
@@ -552,7 +553,7 @@ func fanout(args []string) error {
 		_ = r.conn.WriteClose(1000, nil)
 	}
 	if *jsonOut {
-		return json.NewEncoder(os.Stdout).Encode(fanoutResult{
+		return json.NewEncoder(os.Stdout).Encode(bench.WSFanoutResult{
 			Conns: *conns, ConnectSeconds: connectTime.Seconds(), ServerClients: s1.Clients,
 			RSSIdleKiB: s0.RSSKiB, RSSClientsKiB: s1.RSSKiB, RSSPerConnKiB: per(s0.RSSKiB, s1.RSSKiB),
 			HeapStackPerConnKiB: per(int64(s0.HeapInuse+s0.StackInuse), int64(s1.HeapInuse+s1.StackInuse)) / 1024,
@@ -568,39 +569,6 @@ func fanout(args []string) error {
 		})
 	}
 	return nil
-}
-
-// fanoutResult is fanout -json: the figures of the text output.
-type fanoutResult struct {
-	Conns               int     `json:"conns"`
-	ConnectSeconds      float64 `json:"connect_seconds"`
-	ServerClients       int     `json:"server_clients"` // including the warm-up clients
-	RSSIdleKiB          int64   `json:"rss_idle_kib"`
-	RSSClientsKiB       int64   `json:"rss_clients_kib"`
-	RSSPerConnKiB       float64 `json:"rss_per_conn_kib"`
-	HeapStackPerConnKiB float64 `json:"heap_stack_per_conn_kib"`
-	HeapPerConnKiB      float64 `json:"heap_per_conn_kib"`
-	StackPerConnKiB     float64 `json:"stack_per_conn_kib"`
-	GoroutinesIdle      int     `json:"goroutines_idle"`
-	GoroutinesClients   int     `json:"goroutines_clients"`
-	Rate                float64 `json:"rate"`
-	DurationSeconds     float64 `json:"duration_seconds"`
-	Appended            uint64  `json:"appended"`
-	Deliveries          int64   `json:"deliveries"`
-	Expected            int64   `json:"expected"`
-	DeliveriesPerSec    float64 `json:"deliveries_per_s"`
-	OutOfOrder          int64   `json:"out_of_order"`
-	ClientsMissingLast  int     `json:"clients_missing_last"`
-	LatencySamples      int     `json:"latency_samples"`
-	P50ns               int64   `json:"p50_ns"`
-	P90ns               int64   `json:"p90_ns"`
-	P99ns               int64   `json:"p99_ns"`
-	P999ns              int64   `json:"p999_ns"`
-	MaxNs               int64   `json:"max_ns"`
-	ServerCPUSeconds    float64 `json:"server_cpu_seconds"`
-	ClientCPUSeconds    float64 `json:"client_cpu_seconds"`
-	RSSAfterKiB         int64   `json:"rss_after_kib"`
-	GoroutinesAfter     int     `json:"goroutines_after"`
 }
 
 func replay(args []string) error {
@@ -637,7 +605,7 @@ func replay(args []string) error {
 		return err
 	}
 	last := st.LastID
-	res := replayResult{Events: *n, LastID: last, Prefill: p}
+	res := bench.WSReplayResult{Events: *n, LastID: last, Prefill: p}
 	for round := 0; round < 3; round++ {
 		start := time.Now()
 		rs, err := connect(c.addr, "after=0", 1, 1)
@@ -655,7 +623,7 @@ func replay(args []string) error {
 		el := time.Since(start)
 		fmt.Fprintf(text, "replay %d: %d events in %s: %.0f events/s (out of order: %d)\n",
 			round+1, r.n.Load(), el.Round(time.Millisecond), float64(r.n.Load())/el.Seconds(), r.bad.Load())
-		res.Rounds = append(res.Rounds, replayRound{Events: r.n.Load(), Seconds: el.Seconds(),
+		res.Rounds = append(res.Rounds, bench.WSReplayRound{Events: r.n.Load(), Seconds: el.Seconds(),
 			EventsPerSec: float64(r.n.Load()) / el.Seconds(), OutOfOrder: r.bad.Load()})
 		_ = r.conn.WriteClose(1000, nil)
 	}
@@ -663,19 +631,4 @@ func replay(args []string) error {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
 	return nil
-}
-
-// replayResult is replay -json.
-type replayResult struct {
-	Events  int           `json:"events"`  // -events
-	LastID  uint64        `json:"last_id"` // of the store replayed
-	Prefill string        `json:"prefill"` // the server's "last-id fill-time"
-	Rounds  []replayRound `json:"rounds"`
-}
-
-type replayRound struct {
-	Events       int64   `json:"events"`
-	Seconds      float64 `json:"seconds"`
-	EventsPerSec float64 `json:"events_per_s"`
-	OutOfOrder   int64   `json:"out_of_order"`
 }

@@ -31,53 +31,11 @@ const (
 	wsDeliveredShare = 0.95 // of conns × rate deliveries/s: the appender kept the offered rate
 )
 
-// wsFanout is `wsbench fanout -json` (bench/wsbench: fanoutResult).
-type wsFanout struct {
-	Conns               int     `json:"conns"`
-	ConnectSeconds      float64 `json:"connect_seconds"`
-	ServerClients       int     `json:"server_clients"`
-	RSSIdleKiB          int64   `json:"rss_idle_kib"`
-	RSSClientsKiB       int64   `json:"rss_clients_kib"`
-	RSSPerConnKiB       float64 `json:"rss_per_conn_kib"`
-	HeapStackPerConnKiB float64 `json:"heap_stack_per_conn_kib"`
-	HeapPerConnKiB      float64 `json:"heap_per_conn_kib"`
-	StackPerConnKiB     float64 `json:"stack_per_conn_kib"`
-	Rate                float64 `json:"rate"`
-	DurationSeconds     float64 `json:"duration_seconds"`
-	Appended            uint64  `json:"appended"`
-	Deliveries          int64   `json:"deliveries"`
-	Expected            int64   `json:"expected"`
-	DeliveriesPerSec    float64 `json:"deliveries_per_s"`
-	OutOfOrder          int64   `json:"out_of_order"`
-	ClientsMissingLast  int     `json:"clients_missing_last"`
-	LatencySamples      int     `json:"latency_samples"`
-	P50ns               int64   `json:"p50_ns"`
-	P90ns               int64   `json:"p90_ns"`
-	P99ns               int64   `json:"p99_ns"`
-	P999ns              int64   `json:"p999_ns"`
-	MaxNs               int64   `json:"max_ns"`
-	ServerCPUSeconds    float64 `json:"server_cpu_seconds"`
-	ClientCPUSeconds    float64 `json:"client_cpu_seconds"`
-}
-
-// wsReplay is `wsbench replay -json`.
-type wsReplay struct {
-	Events  int    `json:"events"`
-	LastID  uint64 `json:"last_id"`
-	Prefill string `json:"prefill"`
-	Rounds  []struct {
-		Events       int64   `json:"events"`
-		Seconds      float64 `json:"seconds"`
-		EventsPerSec float64 `json:"events_per_s"`
-		OutOfOrder   int64   `json:"out_of_order"`
-	} `json:"rounds"`
-}
-
-// delivered reports whether every appended event reached every client in
-// order.
-func (r *wsFanout) delivered() bool {
-	return r.Deliveries == r.Expected && r.ClientsMissingLast == 0 && r.OutOfOrder == 0 && r.Appended > 0
-}
+// wsFanout and wsReplay are what wsbench -json prints.
+type (
+	wsFanout = bench.WSFanoutResult
+	wsReplay = bench.WSReplayResult
+)
 
 func nsDur(ns int64) string { return bench.FormatDuration(time.Duration(ns)) }
 
@@ -233,7 +191,7 @@ func runWS(e *env, s *bench.Section) error {
 		if big.Conns < wsTargetConns {
 			measured += fmt.Sprintf(" — **capped by -ws-max-conns %d: not the %d-connection target**", e.cfg.wsMaxConns, wsTargetConns)
 		}
-		pass := big.Conns >= wsTargetConns && big.delivered() &&
+		pass := big.Conns >= wsTargetConns && big.Delivered() &&
 			big.DeliveriesPerSec >= wsDeliveredShare*wantRate && time.Duration(big.P99ns) <= wsTargetP99
 		s.Check(fmt.Sprintf("%d connections at %d events/s (%s deliveries/s)", wsTargetConns, wsRate, bench.FormatRate(wantRate)),
 			fmt.Sprintf("p99 ≤ %s, every event to every client, ≥ %s deliveries/s", bench.FormatDuration(wsTargetP99), bench.FormatRate(wsDeliveredShare*wantRate)),
