@@ -1,11 +1,13 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +87,10 @@ type View struct {
 	// touched blocks of the batch being built and the key buffer (writer
 	// goroutine only).
 	touched map[uint64]struct{}
-	scratch []byte
+	pending struct {
+		slab []byte
+		keys []pendingKey
+	}
 }
 
 // New creates a View; call Attach after the log is open to load the
@@ -219,29 +224,31 @@ func init() {
 	}
 }
 
-// Index implements eventlog.Indexer. It runs on the writer goroutine and
-// builds keys in v.scratch (Pebble's Batch.Set copies them).
-func (v *View) Index(w eventlog.Writer, e *eventlog.Entry) error {
-	k := v.scratch[:0]
-	k = append(k, eventlog.FamIndex, 'y', e.Type)
-	k = binary.BigEndian.AppendUint64(k, e.ID)
-	if err := w.Set(k, nil); err != nil {
-		return err
+// Index implements eventlog.Indexer. It runs on the writer goroutine. The
+// index keys are not written at once but collected and written sorted by
+// Finish: Pebble inserts a batch into its memtable skiplist in batch order
+// and reuses the previous insert's position, so keys in order cost a few
+// comparisons each while keys interleaved across four families (log, type,
+// time, source) each cost a full skiplist search — a third of the server's
+// CPU under batch ingest before this change.
+func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
+	p := &v.pending
+	add := func(k []byte, val []byte) {
+		p.keys = append(p.keys, pendingKey{len(p.slab) - len(k), len(p.slab), val})
 	}
-	k = append(k[:0], eventlog.FamIndex, 't')
-	k = binary.BigEndian.AppendUint64(k, uint64(e.TsMs))
-	k = binary.BigEndian.AppendUint64(k, e.ID)
-	if err := w.Set(k, typeValues[e.Type]); err != nil {
-		return err
-	}
-	k = append(k[:0], eventlog.FamIndex, 's')
-	k = append(k, e.Source...)
-	k = append(k, 0)
-	k = binary.BigEndian.AppendUint64(k, e.ID)
-	if err := w.Set(k, nil); err != nil {
-		return err
-	}
-	v.scratch = k
+	p.slab = append(p.slab, eventlog.FamIndex, 'y', e.Type)
+	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
+	add(p.slab[len(p.slab)-11:], nil)
+	p.slab = append(p.slab, eventlog.FamIndex, 't')
+	p.slab = binary.BigEndian.AppendUint64(p.slab, uint64(e.TsMs))
+	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
+	add(p.slab[len(p.slab)-18:], typeValues[e.Type])
+	n := len(p.slab)
+	p.slab = append(p.slab, eventlog.FamIndex, 's')
+	p.slab = append(p.slab, e.Source...)
+	p.slab = append(p.slab, 0)
+	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
+	add(p.slab[n:], nil)
 	b := e.ID / blockSize
 	v.mu.Lock()
 	z := v.zoneLocked(b)
@@ -256,8 +263,25 @@ func (v *View) Index(w eventlog.Writer, e *eventlog.Entry) error {
 	return nil
 }
 
-// Finish implements eventlog.Indexer: it persists the touched summaries.
+// pendingKey is an index key collected by Index: slab[from:to].
+type pendingKey struct {
+	from, to int
+	val      []byte
+}
+
+// Finish implements eventlog.Indexer: it writes the batch's index keys in
+// key order, then the touched block summaries.
 func (v *View) Finish(w eventlog.Writer) error {
+	p := &v.pending
+	defer func() { p.slab, p.keys = p.slab[:0], p.keys[:0] }()
+	slices.SortFunc(p.keys, func(a, b pendingKey) int {
+		return bytes.Compare(p.slab[a.from:a.to], p.slab[b.from:b.to])
+	})
+	for _, k := range p.keys {
+		if err := w.Set(p.slab[k.from:k.to], k.val); err != nil {
+			return err
+		}
+	}
 	for b := range v.touched {
 		v.mu.RLock()
 		z := *v.zoneLocked(b)
