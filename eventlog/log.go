@@ -79,7 +79,10 @@ type Writer interface {
 
 // Indexer adds the index entries of a record to the batch that appends it.
 // It runs on the writer goroutine: Index once per record in id order, then
-// Finish once per batch (for per-batch summaries).
+// Finish once per batch, which writes what Index collected (an Indexer may
+// buffer its keys to write them sorted) and any per-batch summaries. If a
+// batch fails before Finish, the log's sticky error stops all later
+// batches, so an Indexer need not discard what it buffered.
 type Indexer interface {
 	Index(w Writer, e *Entry) error
 	Finish(w Writer) error

@@ -3,9 +3,11 @@
 // rolling five-minute counts behind /health, the query primitive of
 // GET /events, retention and the offline consistency check.
 //
-// Index entries are produced by View.Index on the log's writer goroutine and
-// written in the same Pebble batch as their records, so a crash can never
-// separate a record from its index entries.
+// Index entries are collected by View.Index on the log's writer goroutine
+// and written, sorted by key, by View.Finish into the same Pebble batch as
+// their records, so a crash can never separate a record from its index
+// entries. (Sorted keys let Pebble's memtable insert continue from the
+// previous position instead of searching the skiplist from the top.)
 //
 // # Key layout (format version 1; family bytes 'I' and 'Z' of eventlog)
 //
