@@ -1,7 +1,7 @@
 package projections
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -86,10 +86,14 @@ type View struct {
 	lastCleanup atomic.Pointer[CleanupStats]
 	// touched blocks of the batch being built and the key buffer (writer
 	// goroutine only).
-	touched map[uint64]struct{}
-	pending struct {
-		slab []byte
-		keys []pendingKey
+	touched   map[uint64]struct{}
+	pending   []pendingEntry
+	finishBuf struct {
+		key      []byte
+		srcGroup map[string]int
+		names    []string
+		counts   []int32
+		order    []int32
 	}
 }
 
@@ -98,6 +102,7 @@ type View struct {
 // View.Committed.
 func New(opts Options) *View {
 	v := &View{logger: opts.Logger, now: opts.Now, touched: map[uint64]struct{}{}}
+	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
 	}
@@ -166,23 +171,26 @@ func (v *View) Attach(l *eventlog.Log) error {
 	return nil
 }
 
-func timeKey(ts int64, id uint64) []byte {
-	k := make([]byte, 18)
-	k[0], k[1] = eventlog.FamIndex, 't'
-	binary.BigEndian.PutUint64(k[2:], uint64(ts))
-	binary.BigEndian.PutUint64(k[10:], id)
-	return k
+func timeKey(ts int64, id uint64) []byte { return appendTimeKey(make([]byte, 0, 18), ts, id) }
+
+func appendTimeKey(k []byte, ts int64, id uint64) []byte {
+	k = append(k, eventlog.FamIndex, 't')
+	k = binary.BigEndian.AppendUint64(k, uint64(ts))
+	return binary.BigEndian.AppendUint64(k, id)
 }
 
-func typeKey(t uint8, id uint64) []byte {
-	k := make([]byte, 11)
-	k[0], k[1], k[2] = eventlog.FamIndex, 'y', t
-	binary.BigEndian.PutUint64(k[3:], id)
-	return k
+func typeKey(t uint8, id uint64) []byte { return appendTypeKey(make([]byte, 0, 11), t, id) }
+
+func appendTypeKey(k []byte, t uint8, id uint64) []byte {
+	k = append(k, eventlog.FamIndex, 'y', t)
+	return binary.BigEndian.AppendUint64(k, id)
 }
 
 func sourceKey(src string, id uint64) []byte {
-	k := make([]byte, 0, 3+len(src)+8)
+	return appendSourceKey(make([]byte, 0, 3+len(src)+8), src, id)
+}
+
+func appendSourceKey(k []byte, src string, id uint64) []byte {
 	k = append(k, eventlog.FamIndex, 's')
 	k = append(k, src...)
 	k = append(k, 0)
@@ -232,23 +240,7 @@ func init() {
 // time, source) each cost a full skiplist search — a third of the server's
 // CPU under batch ingest before this change.
 func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
-	p := &v.pending
-	add := func(k []byte, val []byte) {
-		p.keys = append(p.keys, pendingKey{len(p.slab) - len(k), len(p.slab), val})
-	}
-	p.slab = append(p.slab, eventlog.FamIndex, 'y', e.Type)
-	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
-	add(p.slab[len(p.slab)-11:], nil)
-	p.slab = append(p.slab, eventlog.FamIndex, 't')
-	p.slab = binary.BigEndian.AppendUint64(p.slab, uint64(e.TsMs))
-	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
-	add(p.slab[len(p.slab)-18:], typeValues[e.Type])
-	n := len(p.slab)
-	p.slab = append(p.slab, eventlog.FamIndex, 's')
-	p.slab = append(p.slab, e.Source...)
-	p.slab = append(p.slab, 0)
-	p.slab = binary.BigEndian.AppendUint64(p.slab, e.ID)
-	add(p.slab[n:], nil)
+	v.pending = append(v.pending, pendingEntry{id: e.ID, ts: e.TsMs, src: e.Source, typ: e.Type})
 	b := e.ID / blockSize
 	v.mu.Lock()
 	z := v.zoneLocked(b)
@@ -263,22 +255,94 @@ func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
 	return nil
 }
 
-// pendingKey is an index key collected by Index: slab[from:to].
-type pendingKey struct {
-	from, to int
-	val      []byte
+// pendingEntry is what Index keeps of an entry for Finish.
+type pendingEntry struct {
+	id  uint64
+	ts  int64
+	src string
+	typ uint8
 }
 
 // Finish implements eventlog.Indexer: it writes the batch's index keys in
-// key order, then the touched block summaries.
+// key order, family by family ('s' < 't' < 'y'), then the touched block
+// summaries. Index saw the entries in id order, so the source and type
+// families only need their entries grouped by source or type, keeping
+// that order (a counting sort); the time family is sorted by (ts_ms, id),
+// which is nearly the arrival order. Comparing fields orders the entries
+// exactly as their encoded keys (see the key layout).
 func (v *View) Finish(w eventlog.Writer) error {
-	p := &v.pending
-	defer func() { p.slab, p.keys = p.slab[:0], p.keys[:0] }()
-	slices.SortFunc(p.keys, func(a, b pendingKey) int {
-		return bytes.Compare(p.slab[a.from:a.to], p.slab[b.from:b.to])
-	})
-	for _, k := range p.keys {
-		if err := w.Set(p.slab[k.from:k.to], k.val); err != nil {
+	p := v.pending
+	fb := &v.finishBuf
+	defer func() { v.pending = p[:0] }()
+	k := fb.key[:0]
+	defer func() { fb.key = k }()
+	// Source: number the distinct sources in name order, then place each
+	// entry after the earlier entries of its source.
+	clear(fb.srcGroup)
+	fb.names = fb.names[:0]
+	for i := range p {
+		if _, ok := fb.srcGroup[p[i].src]; !ok {
+			fb.srcGroup[p[i].src] = 0
+			fb.names = append(fb.names, p[i].src)
+		}
+	}
+	slices.Sort(fb.names)
+	for g, name := range fb.names {
+		fb.srcGroup[name] = g
+	}
+	fb.counts = slices.Grow(fb.counts[:0], len(fb.names)+1)[:len(fb.names)+1]
+	clear(fb.counts)
+	fb.order = slices.Grow(fb.order[:0], len(p))[:len(p)]
+	for i := range p {
+		fb.counts[fb.srcGroup[p[i].src]+1]++
+	}
+	for g := 1; g < len(fb.counts); g++ {
+		fb.counts[g] += fb.counts[g-1]
+	}
+	for i := range p {
+		g := fb.srcGroup[p[i].src]
+		fb.order[fb.counts[g]] = int32(i)
+		fb.counts[g]++
+	}
+	for _, i := range fb.order {
+		k = appendSourceKey(k[:0], p[i].src, p[i].id)
+		if err := w.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	// Time: by ts_ms (positive, so unsigned order is numeric order), then
+	// id. The order array is sorted, not the entries, which stay in id
+	// order for the type family.
+	for i := range fb.order {
+		fb.order[i] = int32(i)
+	}
+	if !slices.IsSortedFunc(p, func(a, b pendingEntry) int { return cmp.Compare(a.ts, b.ts) }) {
+		slices.SortStableFunc(fb.order, func(a, b int32) int {
+			return cmp.Compare(uint64(p[a].ts), uint64(p[b].ts))
+		})
+	}
+	for _, i := range fb.order {
+		k = appendTimeKey(k[:0], p[i].ts, p[i].id)
+		if err := w.Set(k, typeValues[p[i].typ]); err != nil {
+			return err
+		}
+	}
+	// Type: a counting sort on the type byte, stable, so ids stay in order.
+	var counts [257]int32
+	for i := range p {
+		counts[int(p[i].typ)+1]++
+	}
+	for t := 1; t < len(counts); t++ {
+		counts[t] += counts[t-1]
+	}
+	for i := range p {
+		t := p[i].typ
+		fb.order[counts[t]] = int32(i)
+		counts[t]++
+	}
+	for _, i := range fb.order {
+		k = appendTypeKey(k[:0], p[i].typ, p[i].id)
+		if err := w.Set(k, nil); err != nil {
 			return err
 		}
 	}
