@@ -46,6 +46,11 @@ type ServerOptions struct {
 	// Ready bounds the wait for /health (default 5 minutes: a big store
 	// opens in seconds, a broken one never).
 	Ready time.Duration
+	// Env adds SECUREVISION__ settings (KEY=VALUE) to the binary's
+	// environment; SourceKeysOnly is the in-process equivalent of
+	// SECUREVISION__EVENTS__SOURCE_INDEX=keys.
+	Env            []string
+	SourceKeysOnly bool
 }
 
 // Server is a running server.
@@ -100,6 +105,7 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 		"SECUREVISION__EVENTS__BACKUP_DIR=" + filepath.Join(filepath.Dir(abs), "bench-backups"),
 		"SECUREVISION__LOG_LEVEL=INFO",
 	}
+	env = append(env, o.Env...)
 	cmd := exec.Command(o.Binary, "serve")
 	// The parent's SECUREVISION__ settings (auth, rate limits) must not
 	// leak into the benchmark.
@@ -203,7 +209,7 @@ func (s *Server) Stop(ctx context.Context) error {
 // wires it (storetest: eventlog + projections + ingest; httpd).
 func startInProcess(ctx context.Context, dir string, o ServerOptions) (*Server, error) {
 	start := time.Now()
-	st, err := storetest.OpenErr(dir, storetest.Options{})
+	st, err := storetest.OpenErr(dir, storetest.Options{SourceKeysOnly: o.SourceKeysOnly})
 	if err != nil {
 		return nil, err
 	}

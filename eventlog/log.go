@@ -52,14 +52,16 @@ type Record struct {
 	Blob   []byte
 }
 
-// Entry is a committed record as readers and subscribers see it. JSON is
-// the stored canonical JSON; it must not be modified.
+// Entry is a committed record as readers and subscribers see it. Value is
+// the stored record (header and JSON, what SplitValue decodes) and JSON its
+// canonical JSON part; neither may be modified.
 type Entry struct {
 	ID        uint64
 	Type      uint8
 	TsMs      int64
 	Source    string
 	CreatedMs int64
+	Value     []byte
 	JSON      []byte
 	HasBlob   bool
 }
@@ -551,7 +553,7 @@ func (l *Log) commit(reqs []*appendReq) {
 			if err = p.b.Set(key[:], v, nil); err != nil {
 				break
 			}
-			p.entries = append(p.entries, Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, JSON: v[js-start:], HasBlob: len(rec.Blob) > 0})
+			p.entries = append(p.entries, Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, Value: v, JSON: v[js-start:], HasBlob: len(rec.Blob) > 0})
 			e := &p.entries[len(p.entries)-1]
 			if e.HasBlob {
 				key[0] = famSnapshot

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -99,51 +100,120 @@ func TestQueryMatchesBruteForce(t *testing.T) {
 		{Limit: 10, Before: 3},
 		{Limit: 10, Source: "nope"},
 	}
-	for _, q := range cases {
-		t.Run(fmt.Sprintf("%+v", q), func(t *testing.T) {
-			var want []uint64
-			for _, e := range all {
-				if q.Type != 0 && projections.TypeCode(e.Type) != q.Type ||
-					q.Source != "" && e.Source != q.Source ||
-					q.HasSince && e.TsMs <= q.Since || q.HasUntil && e.TsMs > q.Until ||
-					e.ID <= q.After || q.Before > 0 && e.ID >= q.Before {
-					continue
+	// The second round empties every other source index entry, as a store
+	// written before the source index was covering has them: those records
+	// come from the log, the others from the index's copies.
+	for round, name := range []string{"covering", "half uncovered"} {
+		if round == 1 {
+			err := s.Log.Update(context.Background(), func(tx *eventlog.Tx) error {
+				for _, e := range all {
+					if e.ID%2 == 1 {
+						k := append(append([]byte{'I', 's'}, e.Source...), 0)
+						if err := tx.Set(binary.BigEndian.AppendUint64(k, e.ID), nil); err != nil {
+							return err
+						}
+					}
 				}
-				want = append(want, e.ID)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if !q.Asc {
-				for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
-					want[i], want[j] = want[j], want[i]
-				}
+			if rep := verifyClean(t, s.Log); rep.UncoveredSource != 2500 {
+				t.Fatalf("verify counts %d uncovered source entries, want 2500", rep.UncoveredSource)
 			}
-			// Walk all pages with the cursor.
-			var got []uint64
-			qq := q
-			for pages := 0; ; pages++ {
-				es, pg := query(t, s.View, qq)
-				got = append(got, ids(es)...)
-				if !pg.More {
-					break
+		}
+		for _, q := range cases {
+			t.Run(name+fmt.Sprintf("/%+v", q), func(t *testing.T) {
+				var want []uint64
+				for _, e := range all {
+					if q.Type != 0 && projections.TypeCode(e.Type) != q.Type ||
+						q.Source != "" && e.Source != q.Source ||
+						q.HasSince && e.TsMs <= q.Since || q.HasUntil && e.TsMs > q.Until ||
+						e.ID <= q.After || q.Before > 0 && e.ID >= q.Before {
+						continue
+					}
+					want = append(want, e.ID)
 				}
-				if q.Asc {
-					qq.After = pg.Cursor
-				} else {
-					qq.Before = pg.Cursor
+				if !q.Asc {
+					for i, j := 0, len(want)-1; i < j; i, j = i+1, j-1 {
+						want[i], want[j] = want[j], want[i]
+					}
 				}
-				if pages > 10000 {
-					t.Fatal("pagination does not end")
+				// Walk all pages with the cursor.
+				var got []uint64
+				qq := q
+				for pages := 0; ; pages++ {
+					es, pg := query(t, s.View, qq)
+					for _, e := range es {
+						if e.ID < 1 || e.ID > uint64(len(all)) || e != all[e.ID-1] {
+							t.Fatalf("event %+v, stored as %+v", e, all[min(max(e.ID, 1), uint64(len(all)))-1])
+						}
+					}
+					got = append(got, ids(es)...)
+					if !pg.More {
+						break
+					}
+					if q.Asc {
+						qq.After = pg.Cursor
+					} else {
+						qq.Before = pg.Cursor
+					}
+					if pages > 10000 {
+						t.Fatal("pagination does not end")
+					}
 				}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("got %d ids, want %d\n got %v\nwant %v", len(got), len(want), head(got), head(want))
-			}
-		})
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("got %d ids, want %d\n got %v\nwant %v", len(got), len(want), head(got), head(want))
+				}
+			})
+		}
 	}
 	// Reverse writes the same page in the other order.
 	fwd, _ := query(t, s.View, projections.Query{Limit: 5, After: 10, Asc: true})
 	rev, _ := query(t, s.View, projections.Query{Limit: 5, After: 10, Asc: true, Reverse: true})
 	if fmt.Sprint(ids(fwd)) != "[11 12 13 14 15]" || fmt.Sprint(ids(rev)) != "[15 14 13 12 11]" {
 		t.Fatalf("reverse: %v / %v", ids(fwd), ids(rev))
+	}
+}
+
+// TestSourceKeysOnly: with SourceKeysOnly the source index holds keys only
+// (verify counts them as uncovered) and source pages, read from the log,
+// are the same as from a covering index.
+func TestSourceKeysOnly(t *testing.T) {
+	now := time.Now().UnixMilli()
+	var pages []string
+	for _, keysOnly := range []bool{false, true} {
+		s := storetest.Open(t, storetest.Options{SourceKeysOnly: keysOnly})
+		var evs []ingest.Event
+		for i := range 300 {
+			evs = append(evs, storetest.Face(fmt.Sprintf("cam-%d", i%3), now+int64(i), fmt.Sprint("p", i)))
+		}
+		s.Append(t, evs...)
+		rep := verifyClean(t, s.Log)
+		if want := map[bool]uint64{false: 0, true: 300}[keysOnly]; rep.UncoveredSource != want {
+			t.Fatalf("keysOnly=%v: %d uncovered source entries, want %d", keysOnly, rep.UncoveredSource, want)
+		}
+		for _, asc := range []bool{false, true} {
+			body, pg, err := s.View.Query(projections.Query{Source: "cam-1", Limit: 60, Asc: asc}, nil)
+			if err != nil || pg.Count != 60 {
+				t.Fatalf("keysOnly=%v asc=%v: %d events, %v", keysOnly, asc, pg.Count, err)
+			}
+			// The stores were written at different times: compare all but
+			// created_at.
+			var items []map[string]any
+			if err := json.Unmarshal(body, &items); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range items {
+				delete(it, "created_at")
+			}
+			b, _ := json.Marshal(items)
+			pages = append(pages, string(b))
+		}
+	}
+	if pages[0] != pages[2] || pages[1] != pages[3] {
+		t.Fatal("source pages differ between a covering and a keys-only source index")
 	}
 }
 
@@ -352,6 +422,14 @@ func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
 		},
 		"record below low-water": func(tx *eventlog.Tx) error {
 			return tx.Set([]byte("Mlow"), []byte{0, 0, 0, 0, 0, 0, 0, 3})
+		},
+		"source index copy differs from its record": func(tx *eventlog.Tx) error {
+			v, err := tx.Get(eventlog.LogKey(2))
+			if err != nil {
+				return err
+			}
+			k := binary.BigEndian.AppendUint64([]byte{'I', 's', 'a', 0}, 2)
+			return tx.Set(k, []byte(strings.Replace(string(v), `"y"`, `"Y"`, 1)))
 		},
 		"json id disagrees with key": func(tx *eventlog.Tx) error {
 			v, err := tx.Get(eventlog.LogKey(1))

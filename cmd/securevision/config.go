@@ -33,6 +33,7 @@ type Config struct {
 		CleanupInterval time.Duration `env:"CLEANUP_INTERVAL" envDefault:"1h" allowed:"a positive Go duration such as 30m or 1h"`
 		BackupDir       string        `env:"BACKUP_DIR" envDefault:"data/backups" allowed:"a directory path"`
 		CacheMB         int           `env:"CACHE_MB" envDefault:"256" allowed:"an integer from 8 to 65536 (MiB)"`
+		SourceIndex     string        `env:"SOURCE_INDEX" envDefault:"covering" allowed:"covering or keys"`
 	} `envPrefix:"SECUREVISION__EVENTS__"`
 	Ingest struct {
 		Sources      string        `env:"SOURCES" allowed:"name=url pairs separated by ;"`
@@ -110,6 +111,8 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("RetentionDays", "negative")
 	case c.Events.CacheMB < 8 || c.Events.CacheMB > 65536:
 		return bad("CacheMB", "out of range")
+	case c.Events.SourceIndex != "covering" && c.Events.SourceIndex != "keys":
+		return bad("SourceIndex", "")
 	case c.Events.CleanupInterval <= 0:
 		return bad("CleanupInterval", "must be positive")
 	case c.Ingest.FPS <= 0 || c.Ingest.FPS > 60:

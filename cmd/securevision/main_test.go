@@ -49,6 +49,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"SECUREVISION__EVENTS__RETENTION_DAYS", "30d", "an integer >= 0"},
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "0s", "positive Go duration"},
 		{"SECUREVISION__EVENTS__CACHE_MB", "4", "an integer from 8 to 65536"},
+		{"SECUREVISION__EVENTS__SOURCE_INDEX", "copies", "covering or keys"},
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "hourly", "positive Go duration"},
 		{"SECUREVISION__EVENTS__DB_URL", "sqlite:///data/events.db", "pebble:///data/events"},
 		{"SECUREVISION__EVENTS__DB_URL", "postgres://db", "unsupported store URL"},

@@ -62,9 +62,9 @@ func (s *store) subscribe(fn func(eventlog.Batch)) {
 }
 
 // openStore opens the log at url with its projections.
-func openStore(url string, cacheBytes int64, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
+func openStore(url string, cacheBytes int64, sourceKeysOnly bool, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
 	s := &store{}
-	s.view = projections.New(projections.Options{Logger: logger, Registerer: reg})
+	s.view = projections.New(projections.Options{Logger: logger, Registerer: reg, SourceKeysOnly: sourceKeysOnly})
 	l, err := eventlog.Open(eventlog.Options{
 		URL:        url,
 		CacheBytes: cacheBytes,
@@ -99,7 +99,7 @@ func openStore(url string, cacheBytes int64, logger *slog.Logger, reg prometheus
 // openSink opens a store as an ingest.Sink for the detect and import
 // commands; close flushes and closes it.
 func openSink(_ context.Context, url string) (ingest.Sink, func() error, error) {
-	s, err := openStore(url, 0, slog.New(slog.DiscardHandler), nil)
+	s, err := openStore(url, 0, false, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -148,7 +148,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg.Events.DBURL, int64(cfg.Events.CacheMB)<<20, logger, reg)
+	st, err := openStore(cfg.Events.DBURL, int64(cfg.Events.CacheMB)<<20, cfg.Events.SourceIndex == "keys", logger, reg)
 	if err != nil {
 		return err
 	}

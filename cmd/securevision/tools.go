@@ -57,6 +57,9 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "ok: %d events, ids %d..%d, low-water id %d\n", rep.Events, rep.FirstID, rep.LastID, rep.LowWater)
+	if rep.UncoveredSource > 0 {
+		fmt.Fprintf(stdout, "note: %d source index entries predate the covering source index; source queries read their records from the log\n", rep.UncoveredSource)
+	}
 	return 0
 }
 

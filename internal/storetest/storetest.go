@@ -34,6 +34,8 @@ type Options struct {
 	Dir string // default t.TempDir()
 	FS  vfs.FS // with FS, Dir is the directory inside it
 	Now func() time.Time
+	// SourceKeysOnly is projections.Options.SourceKeysOnly.
+	SourceKeysOnly bool
 }
 
 // Open opens a store and closes it at test cleanup.
@@ -59,7 +61,7 @@ func OpenErr(dir string, o Options) (*Store, error) {
 		return nil, fmt.Errorf("storetest: no dir")
 	}
 	s := &Store{Reg: prometheus.NewRegistry()}
-	s.View = projections.New(projections.Options{Now: o.Now, Registerer: s.Reg})
+	s.View = projections.New(projections.Options{Now: o.Now, Registerer: s.Reg, SourceKeysOnly: o.SourceKeysOnly})
 	l, err := eventlog.Open(eventlog.Options{
 		URL: dir, FS: o.FS, Indexer: s.View, Now: o.Now, Registerer: s.Reg,
 		OnCommit: func(b eventlog.Batch) {

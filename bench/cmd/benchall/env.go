@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/securevision/events/bench"
@@ -57,7 +58,7 @@ func (e *env) serverBinary() (bin, note string) {
 
 // startServer starts a server over dir; commands gets the build and start
 // commands, notes any fallback.
-func (e *env) startServer(dir string, s *bench.Section) (*bench.Server, error) {
+func (e *env) startServer(dir string, s *bench.Section, env ...string) (*bench.Server, error) {
 	bin, note := e.serverBinary()
 	if note != "" && !contains(s.Notes, note) {
 		s.Notes = append(s.Notes, note)
@@ -67,7 +68,8 @@ func (e *env) startServer(dir string, s *bench.Section) (*bench.Server, error) {
 	}
 	e.servers++
 	logPath := filepath.Join(e.cfg.workDir, fmt.Sprintf("server-%d.log", e.servers))
-	srv, err := bench.StartServer(e.ctx, bench.ServerOptions{Binary: bin, StoreDir: dir, LogPath: logPath})
+	srv, err := bench.StartServer(e.ctx, bench.ServerOptions{Binary: bin, StoreDir: dir, LogPath: logPath, Env: env,
+		SourceKeysOnly: slices.Contains(env, sourceKeysEnv)})
 	if err != nil {
 		return nil, fmt.Errorf("start server (log %s): %w", logPath, err)
 	}
