@@ -268,6 +268,67 @@ func (s *Server) GetJSON(ctx context.Context, path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// Metric reads one unlabelled sample from /metrics (Prometheus text
+// format).
+func (s *Server) Metric(ctx context.Context, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("bench: /metrics has no sample %s", name)
+}
+
+// WaitCompactions polls /metrics until Pebble has run no compaction for
+// quiet (none in progress and the completed count unchanged), or max
+// passes; it returns how long it waited and whether the store settled.
+// (Pebble's estimated compaction debt is not a signal: it stays above zero
+// on an idle store.) A store just bulk-loaded (BuildStore) compacts for a
+// while; queries measured meanwhile compete with that one-off work, which
+// a long-running server has long finished.
+func (s *Server) WaitCompactions(ctx context.Context, quiet, max time.Duration) (time.Duration, bool, error) {
+	start := time.Now()
+	lastChange, lastTotal := start, -1.0
+	for {
+		run, err := s.Metric(ctx, "securevision_pebble_compactions_in_progress")
+		if err != nil {
+			return time.Since(start), false, err
+		}
+		total, err := s.Metric(ctx, "securevision_pebble_compactions_total")
+		if err != nil {
+			return time.Since(start), false, err
+		}
+		if run > 0 || total != lastTotal {
+			lastChange, lastTotal = time.Now(), total
+		}
+		if time.Since(lastChange) >= quiet {
+			return time.Since(start), true, nil
+		}
+		if time.Since(start) > max {
+			return time.Since(start), false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), false, ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // Health reads /health.
 func (s *Server) Health(ctx context.Context) (Health, error) {
 	var h Health

@@ -84,6 +84,7 @@ var (
 	descDisk        = prometheus.NewDesc("securevision_pebble_disk_usage_bytes", "Disk space used by the Pebble store.", nil, nil)
 	descCompactions = prometheus.NewDesc("securevision_pebble_compactions_total", "Compactions completed by Pebble.", nil, nil)
 	descCompactDebt = prometheus.NewDesc("securevision_pebble_compaction_debt_bytes", "Estimated bytes Pebble still has to compact.", nil, nil)
+	descCompactRun  = prometheus.NewDesc("securevision_pebble_compactions_in_progress", "Compactions Pebble is running now.", nil, nil)
 	descFlushes     = prometheus.NewDesc("securevision_pebble_flushes_total", "Memtable flushes.", nil, nil)
 	descReadAmp     = prometheus.NewDesc("securevision_pebble_read_amplification", "Pebble read amplification.", nil, nil)
 	descWALBytes    = prometheus.NewDesc("securevision_pebble_wal_bytes_written_total", "Bytes written to the WAL.", nil, nil)
@@ -91,7 +92,7 @@ var (
 )
 
 func (c *pebbleCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDisk, descCompactions, descCompactDebt, descFlushes, descReadAmp, descWALBytes, descFsync} {
+	for _, d := range []*prometheus.Desc{descDisk, descCompactions, descCompactDebt, descCompactRun, descFlushes, descReadAmp, descWALBytes, descFsync} {
 		ch <- d
 	}
 }
@@ -107,6 +108,7 @@ func (c *pebbleCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descDisk, prometheus.GaugeValue, float64(pm.DiskSpaceUsage()))
 	ch <- prometheus.MustNewConstMetric(descCompactions, prometheus.CounterValue, float64(pm.Compact.Count))
 	ch <- prometheus.MustNewConstMetric(descCompactDebt, prometheus.GaugeValue, float64(pm.Compact.EstimatedDebt))
+	ch <- prometheus.MustNewConstMetric(descCompactRun, prometheus.GaugeValue, float64(pm.Compact.NumInProgress))
 	ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(pm.Flush.Count))
 	ch <- prometheus.MustNewConstMetric(descReadAmp, prometheus.GaugeValue, float64(pm.ReadAmp()))
 	ch <- prometheus.MustNewConstMetric(descWALBytes, prometheus.CounterValue, float64(pm.WAL.BytesWritten))
