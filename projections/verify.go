@@ -27,7 +27,8 @@ type VerifyReport struct {
 	LastID   uint64
 	LowWater uint64
 	// UncoveredSource counts source index entries without a record copy
-	// (written before the index was covering); not a problem.
+	// (SOURCE_INDEX=keys, or written before the index was covering); not a
+	// problem.
 	UncoveredSource uint64
 	Problems        []string
 }
@@ -170,7 +171,8 @@ func Verify(l *eventlog.Log) (*VerifyReport, error) {
 		}
 		src := string(k[2 : len(k)-9])
 		if len(v) == 0 {
-			// Written before the index was covering: queries read the log.
+			// No copy (keys mode, or written before the index was covering):
+			// queries read the record from the log.
 			r.UncoveredSource++
 			return idOf(k), func(m recMeta) bool { return m.src == src }
 		}

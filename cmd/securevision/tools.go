@@ -58,7 +58,7 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %d events, ids %d..%d, low-water id %d\n", rep.Events, rep.FirstID, rep.LastID, rep.LowWater)
 	if rep.UncoveredSource > 0 {
-		fmt.Fprintf(stdout, "note: %d source index entries predate the covering source index; source queries read their records from the log\n", rep.UncoveredSource)
+		fmt.Fprintf(stdout, "note: %d source index entries hold no record copy (SOURCE_INDEX=keys, or written before the covering index); source queries read those records from the log\n", rep.UncoveredSource)
 	}
 	return 0
 }

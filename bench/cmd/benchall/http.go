@@ -55,7 +55,7 @@ func runIngest(e *env, s *bench.Section) error {
 		targetEvS float64
 		env       []string
 	}
-	t := bench.Table{Header: []string{"run", "connections", "events/request", "requests/s", "events/s (acked)", "events/s (server last_id delta)", "p50", "p99", "errors + non-2xx"}}
+	t := bench.Table{Header: []string{"run", "connections", "events/request", "requests/s", "events/s (acked)", "events/s (server last_id delta)", "WAL bytes/event", "p50", "p99", "errors + non-2xx"}}
 	for _, r := range []run{
 		{"batch", 1000, 4, 8, targetBatchIngest, nil},
 		{"batch, keys-only source index", 1000, 4, 8, 0, []string{sourceKeysEnv}},
@@ -82,6 +82,8 @@ func runIngest(e *env, s *bench.Section) error {
 		res, err := e.runner.Run(e.ctx, bench.LoadSpec{Name: "ingest-" + strings.Fields(r.name)[0], BaseURL: srv.URL, Requests: reqs,
 			Conns: r.conns, Threads: min(2, r.conns), Duration: e.cfg.duration})
 		after, herr := srv.Health(e.ctx)
+		wal, werr := srv.Metric(e.ctx, "securevision_pebble_wal_bytes_written_total")
+		herr = errors.Join(herr, werr)
 		serr := e.stopServer(srv)
 		os.RemoveAll(dir)
 		if err := errors.Join(err, herr, serr); err != nil {
@@ -91,7 +93,7 @@ func runIngest(e *env, s *bench.Section) error {
 		acked := float64(res.Requests-res.Non2xx-res.Errors) * float64(r.perReq) / res.Duration.Seconds()
 		delta := float64(after.Log.LastID-before.Log.LastID) / res.Duration.Seconds()
 		t.Rows = append(t.Rows, []string{r.name, strconv.Itoa(r.conns), strconv.Itoa(r.perReq), bench.FormatRate(res.RPS),
-			bench.FormatRate(acked), bench.FormatRate(delta), bench.FormatDuration(res.P50), bench.FormatDuration(res.P99),
+			bench.FormatRate(acked), bench.FormatRate(delta), walPerEvent(wal, after.Log.LastID), bench.FormatDuration(res.P50), bench.FormatDuration(res.P99),
 			strconv.FormatInt(res.Non2xx+res.Errors, 10)})
 		if r.targetEvS > 0 {
 			s.Check(fmt.Sprintf("POST /ingest, %d events/request, %d connections", r.perReq, r.conns),
@@ -108,6 +110,15 @@ func runIngest(e *env, s *bench.Section) error {
 			"source pages as fast as unfiltered ones, section c). The keys-only run ("+sourceKeysEnv+") writes index keys only: "+
 			"its events/s against the batch run's, both from this run, is what the record copy costs ingest.")
 	return nil
+}
+
+// walPerEvent is the WAL bytes the server wrote per event it holds (the
+// store started empty): record, index entries and batch overhead.
+func walPerEvent(wal float64, events uint64) string {
+	if events == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(wal/float64(events), 'f', 0, 64)
 }
 
 // sourceKeysEnv selects the keys-only source index (README configuration).
