@@ -38,6 +38,7 @@ type config struct {
 	events    int
 	dataDir   string
 	duration  time.Duration
+	rounds    int
 	conns     int
 	benchtime string
 	count     int
@@ -86,6 +87,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.events, "events", 10_000_000, "events in the query/restart store")
 	fs.StringVar(&c.dataDir, "data", "", "query store directory (default data/bench-<events> under the module, e.g. data/bench-10m; reused when it holds enough events)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "duration of each HTTP load run")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the query load runs (each round runs every endpoint once; the median is reported)")
 	fs.IntVar(&c.conns, "conns", 32, "connections of the query load runs")
 	fs.StringVar(&c.benchtime, "benchtime", "3s", "-benchtime of the eventlog benchmarks")
 	fs.IntVar(&c.count, "count", 3, "-count of the eventlog benchmarks (the median is reported)")
@@ -122,7 +124,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 	if c.server != "binary" && c.server != "inproc" || c.load != "auto" && c.load != "wrk" && c.load != "go" ||
-		c.events < 1000 || c.conns < 1 || c.duration < time.Second || c.count < 1 || c.wsMaxConns < 0 {
+		c.events < 1000 || c.conns < 1 || c.duration < time.Second || c.count < 1 || c.rounds < 1 || c.wsMaxConns < 0 {
 		fmt.Fprintln(stderr, "benchall: bad flags (see -h)")
 		return 2
 	}
