@@ -87,7 +87,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.events, "events", 10_000_000, "events in the query/restart store")
 	fs.StringVar(&c.dataDir, "data", "", "query store directory (default data/bench-<events> under the module, e.g. data/bench-10m; reused when it holds enough events)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "duration of each HTTP load run")
-	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the query load runs (each round runs every endpoint once; the median is reported)")
+	fs.IntVar(&c.rounds, "rounds", 3, "rounds of the query load runs and of the batch ingest runs (each round runs every one once; medians are reported)")
 	fs.IntVar(&c.conns, "conns", 32, "connections of the query load runs")
 	fs.StringVar(&c.benchtime, "benchtime", "3s", "-benchtime of the eventlog benchmarks")
 	fs.IntVar(&c.count, "count", 3, "-count of the eventlog benchmarks (the median is reported)")
