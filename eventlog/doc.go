@@ -46,7 +46,15 @@
 //	    "Mlow"                 -> u64 low-water id: no record below it exists
 //	                              and no reader seeks below it (range
 //	                              tombstones make such seeks slow)
-//	    "Mnext"                -> u64 next id to assign (survives trims)
+//	    "Mnext"                -> u64 next id to assign, written with every
+//	                              deletion (Update), not by appends: on open
+//	                              the next id is max(Mnext, last record + 1).
+//	                              Appends then write only 'L' keys (and the
+//	                              indexes), so a flushed memtable of the log
+//	                              alone does not overlap older tables and
+//	                              Pebble moves it down instead of rewriting
+//	                              it; a deletion may remove the newest
+//	                              records, which is why it persists Mnext.
 //	'I' ...                    -> index families owned by package projections
 //	                              (see projections/doc.go), written in the same
 //	                              batch as their records

@@ -312,8 +312,9 @@ func (l *Log) load() error {
 	if next == 0 {
 		next = 1
 	}
-	// The last record is authoritative if it is beyond Mnext (it cannot be,
-	// both are written in one batch, but a store is checked, not trusted).
+	// Appends do not write Mnext: the last record tells the next id, unless
+	// a deletion removed the newest records, in which case that deletion
+	// wrote Mnext (see doc.go).
 	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: LogKey(low), UpperBound: []byte{famLog + 1}})
 	if err != nil {
 		return err
@@ -576,9 +577,6 @@ func (l *Log) commit(reqs []*appendReq) {
 		err = l.opts.Indexer.Finish(batchWriter{p.b})
 	}
 	if err == nil {
-		err = p.b.Set(keyNext, u64Bytes(id), nil)
-	}
-	if err == nil {
 		err = l.db.ApplyNoSyncWait(p.b, pebble.Sync)
 		if err != nil {
 			// Not applied: the batch may be closed without SyncWait.
@@ -641,6 +639,10 @@ func (l *Log) runExclusive(r *appendReq) {
 		if tx.low > 0 {
 			_ = tx.b.Set(keyLow, u64Bytes(tx.low), nil)
 		}
+		// The tx may delete the newest records, after which the last
+		// record no longer tells the next id: persist it with the
+		// deletions (see load).
+		_ = tx.b.Set(keyNext, u64Bytes(l.next), nil)
 		if aerr := l.db.Apply(tx.b, pebble.Sync); aerr != nil {
 			err = l.fail(aerr)
 		} else if tx.low > l.low.Load() {

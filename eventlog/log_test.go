@@ -135,6 +135,40 @@ func TestIDsContinueAfterRestartAndTrim(t *testing.T) {
 	verifyClean(t, s2.Log)
 }
 
+// TestIDsContinueAfterNewestRecordExpires: retention deletes a late
+// (back-filled, expired) record that is the newest in the log, so the last
+// record no longer tells the next id; the id must not be reused after a
+// restart. Appends do not write the next id (it follows from the last
+// record); deletions persist it.
+func TestIDsContinueAfterNewestRecordExpires(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	s, err := storetest.OpenErr(dir, storetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Append(t, storetest.Plate("cam", now.UnixMilli(), "NEW1"), storetest.Plate("cam", now.UnixMilli(), "NEW2"))
+	s.Append(t, storetest.Plate("cam", now.Add(-48*time.Hour).UnixMilli(), "LATE"))
+	if n, err := s.View.Cleanup(context.Background(), now.Add(-24*time.Hour).UnixMilli()); err != nil || n != 1 {
+		t.Fatalf("cleanup = %d, %v; want the late record deleted", n, err)
+	}
+	if err := s.Log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := storetest.OpenErr(dir, storetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Log.Close()
+	if st := s2.Log.State(); st.Last != 3 {
+		t.Fatalf("after restart last id %d, want 3 (the deleted record's id)", st.Last)
+	}
+	if res := s2.Append(t, storetest.Plate("cam", now.UnixMilli(), "NEW3")); res.FirstID != 4 {
+		t.Fatalf("after restart first id %d, want 4: id 3 was used by the deleted record", res.FirstID)
+	}
+	verifyClean(t, s2.Log)
+}
+
 func TestCreatedAtNeverDecreases(t *testing.T) {
 	var mu sync.Mutex
 	clock := time.Date(2024, 1, 1, 0, 0, 5, 0, time.UTC)
