@@ -248,30 +248,25 @@ func validateRegion(r string) error {
 func ParseSources(s string) ([]Source, error) {
 	var out []Source
 	seen := map[string]int{}
-	for i, entry := range strings.Split(s, ";") {
-		entry = strings.TrimSpace(entry)
-		if entry == "" {
-			continue
-		}
-		id, url, ok := strings.Cut(entry, "=")
-		if !ok {
-			return nil, fmt.Errorf("vision: sources entry %d %q: want ID=URL (entries separated by ';')", i+1, entry)
-		}
-		id, url = strings.TrimSpace(id), strings.TrimSpace(url)
+	err := eachPair(s, "sources", "ID=URL", func(n int, id, url string) error {
 		if err := validateID(id); err != nil {
-			return nil, fmt.Errorf("vision: sources entry %d: %w", i+1, err)
+			return fmt.Errorf("vision: sources entry %d: %w", n, err)
 		}
 		if url == "" {
-			return nil, fmt.Errorf("vision: sources entry %d: source %q has an empty URL", i+1, id)
+			return fmt.Errorf("vision: sources entry %d: source %q has an empty URL", n, id)
 		}
 		if !utf8.ValidString(url) {
-			return nil, fmt.Errorf("vision: sources entry %d: URL of %q is not valid UTF-8", i+1, id)
+			return fmt.Errorf("vision: sources entry %d: URL of %q is not valid UTF-8", n, id)
 		}
 		if j, dup := seen[id]; dup {
-			return nil, fmt.Errorf("vision: sources entry %d: source id %q already used by entry %d", i+1, id, j)
+			return fmt.Errorf("vision: sources entry %d: source id %q already used by entry %d", n, id, j)
 		}
-		seen[id] = i + 1
+		seen[id] = n
 		out = append(out, Source{ID: id, URL: url})
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -285,33 +280,50 @@ func ParseSources(s string) ([]Source, error) {
 // bytes of printable text; an ID given twice is an error.
 func ParseRegions(s string) (map[string]string, error) {
 	out := map[string]string{}
+	err := eachPair(s, "regions", "SOURCE_ID=REGION", func(n int, id, region string) error {
+		if id != "*" {
+			if err := validateID(id); err != nil {
+				return fmt.Errorf("vision: regions entry %d: %w", n, err)
+			}
+		}
+		if region == "" {
+			return fmt.Errorf("vision: regions entry %d: empty region for %q", n, id)
+		}
+		if err := validateRegion(region); err != nil {
+			return fmt.Errorf("vision: regions entry %d: %w", n, err)
+		}
+		if _, dup := out[id]; dup {
+			return fmt.Errorf("vision: regions entry %d: source %q given twice", n, id)
+		}
+		out[id] = region
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachPair calls fn, in order, with each ID=VALUE entry of a ';'-separated
+// list and its 1-based position: the ID is everything before the first '='
+// (so values may contain '='), blanks around both are trimmed and empty
+// entries skipped. It stops at the first error; an entry without '=' is
+// one, named after list and the wanted form.
+func eachPair(s, list, want string, fn func(n int, id, value string) error) error {
 	for i, entry := range strings.Split(s, ";") {
 		entry = strings.TrimSpace(entry)
 		if entry == "" {
 			continue
 		}
-		id, region, ok := strings.Cut(entry, "=")
+		id, value, ok := strings.Cut(entry, "=")
 		if !ok {
-			return nil, fmt.Errorf("vision: regions entry %d %q: want SOURCE_ID=REGION (entries separated by ';')", i+1, entry)
+			return fmt.Errorf("vision: %s entry %d %q: want %s (entries separated by ';')", list, i+1, entry, want)
 		}
-		id, region = strings.TrimSpace(id), strings.TrimSpace(region)
-		if id != "*" {
-			if err := validateID(id); err != nil {
-				return nil, fmt.Errorf("vision: regions entry %d: %w", i+1, err)
-			}
+		if err := fn(i+1, strings.TrimSpace(id), strings.TrimSpace(value)); err != nil {
+			return err
 		}
-		if region == "" {
-			return nil, fmt.Errorf("vision: regions entry %d: empty region for %q", i+1, id)
-		}
-		if err := validateRegion(region); err != nil {
-			return nil, fmt.Errorf("vision: regions entry %d: %w", i+1, err)
-		}
-		if _, dup := out[id]; dup {
-			return nil, fmt.Errorf("vision: regions entry %d: source %q given twice", i+1, id)
-		}
-		out[id] = region
 	}
-	return out, nil
+	return nil
 }
 
 // DetectOptions configures Detect: one source, processed once.
