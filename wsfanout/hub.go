@@ -81,6 +81,22 @@ type batch struct {
 	first, last uint64
 	// types has bit t set when an entry of type code t is present.
 	types uint32
+	// sources maps each source of the batch to the type bits of its
+	// entries; see sourceTypes.
+	sources map[string]uint32
+}
+
+// sourceTypes builds sources on first use: a batch that no
+// source-filtered client sees costs nothing. Only Publish's goroutine
+// calls it (through push, under Hub.mu); writers never read the map.
+func (b *batch) sourceTypes() map[string]uint32 {
+	if b.sources == nil {
+		b.sources = make(map[string]uint32, 8)
+		for i := range b.entries {
+			b.sources[b.entries[i].Source] |= 1 << (b.entries[i].Type & 31)
+		}
+	}
+	return b.sources
 }
 
 // Publish hands a committed batch to every client. It is called from the
