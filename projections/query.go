@@ -78,12 +78,8 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	// record header is cheaper than a seek per match, and keeps a typed
 	// page within a small factor of an unfiltered one.
 	var idx *eventlog.Iter
-	var keyOf func(id uint64) []byte
 	if q.Source != "" {
-		keyOf = func(id uint64) []byte { return sourceKey(q.Source, id) }
-	}
-	if keyOf != nil {
-		idx, err = v.log.NewIter(keyOf(lo), keyOf(hi+1))
+		idx, err = v.log.NewIter(sourceKey(q.Source, lo), sourceKey(q.Source, hi+1))
 		if err != nil {
 			return dst, pg, err
 		}
@@ -91,16 +87,14 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	}
 	tsFilter := q.HasSince || q.HasUntil
 
-	// match checks the predicates not implied by the driving iterator.
+	// match checks the predicates not implied by the driving iterator (a
+	// source filter always drives through its index).
 	match := func(val []byte) ([]byte, bool, error) {
-		typ, ts, src, js, err := eventlog.SplitValue(val)
+		typ, ts, _, js, err := eventlog.SplitValue(val)
 		if err != nil {
 			return nil, false, err
 		}
 		if q.Type != 0 && typ != q.Type {
-			return nil, false, nil
-		}
-		if q.Source != "" && string(src) != q.Source {
 			return nil, false, nil
 		}
 		if (q.HasSince && ts <= q.Since) || (q.HasUntil && ts > q.Until) {
@@ -134,7 +128,7 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 		if !ok {
 			break
 		}
-		full, err := v.scanRange(q, a, b, logIt, idx, keyOf, match, emit)
+		full, err := v.scanRange(q, a, b, logIt, idx, match, emit)
 		if err != nil {
 			return dst, pg, err
 		}
@@ -219,7 +213,7 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 
 // scanRange emits the matches with ids in [a, b] in the query's order. It
 // returns true when the page filled up.
-func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf func(uint64) []byte,
+func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter,
 	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
 	if idx == nil {
 		var ok bool
@@ -249,9 +243,9 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, keyOf 
 	// an empty value; their records are read from the log.
 	var ok bool
 	if q.Asc {
-		ok = idx.SeekGE(keyOf(a))
+		ok = idx.SeekGE(sourceKey(q.Source, a))
 	} else {
-		ok = idx.SeekLT(keyOf(b + 1))
+		ok = idx.SeekLT(sourceKey(q.Source, b+1))
 	}
 	for ; ok; ok = step(idx, q.Asc) {
 		k := idx.Key()

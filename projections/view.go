@@ -90,12 +90,11 @@ type View struct {
 		ring  [ringSize]bucket
 	}
 	lastCleanup atomic.Pointer[CleanupStats]
-	// touched blocks of the batch being built and the key buffer (writer
-	// goroutine only).
-	touched   map[uint64]struct{}
+	// The batch being built and Finish's buffers (writer goroutine only).
 	pending   []pendingEntry
 	finishBuf struct {
 		key      []byte
+		zones    []zone
 		srcGroup map[string]int
 		names    []string
 		counts   []int32
@@ -107,7 +106,7 @@ type View struct {
 // in-memory state. It must be the log's Indexer and its OnCommit must reach
 // View.Committed.
 func New(opts Options) *View {
-	v := &View{logger: opts.Logger, now: opts.Now, touched: map[uint64]struct{}{}, keysOnly: opts.SourceKeysOnly}
+	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly}
 	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
@@ -238,9 +237,9 @@ func init() {
 	}
 }
 
-// Index implements eventlog.Indexer. It runs on the writer goroutine. The
-// index keys are not written at once but collected and written sorted by
-// Finish: Pebble inserts a batch into its memtable skiplist in batch order
+// Index implements eventlog.Indexer. It runs on the writer goroutine and
+// only collects the entry: Finish updates the block summaries and writes
+// the index keys, sorted: Pebble inserts a batch into its memtable skiplist in batch order
 // and reuses the previous insert's position, so keys in order cost a few
 // comparisons each while keys interleaved across four families (log, type,
 // time, source) each cost a full skiplist search — a third of the server's
@@ -251,17 +250,6 @@ func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
 		pe.val = nil
 	}
 	v.pending = append(v.pending, pe)
-	b := e.ID / blockSize
-	v.mu.Lock()
-	z := v.zoneLocked(b)
-	if z.live == 0 {
-		z.min, z.max = e.TsMs, e.TsMs
-	} else {
-		z.min, z.max = min(z.min, e.TsMs), max(z.max, e.TsMs)
-	}
-	z.live++
-	v.mu.Unlock()
-	v.touched[b] = struct{}{}
 	return nil
 }
 
@@ -274,9 +262,9 @@ type pendingEntry struct {
 	val []byte
 }
 
-// Finish implements eventlog.Indexer: it writes the batch's index keys in
-// key order, family by family ('s' < 't' < 'y'), then the touched block
-// summaries. Index saw the entries in id order, so the source and type
+// Finish implements eventlog.Indexer: it updates the batch's block
+// summaries under one lock, then writes the index keys in key order,
+// family by family ('s' < 't' < 'y'), then the touched summaries. Index saw the entries in id order, so the source and type
 // families only need their entries grouped by source or type, keeping
 // that order (a counting sort); the time family is sorted by (ts_ms, id),
 // which is nearly the arrival order. Comparing fields orders the entries
@@ -284,9 +272,32 @@ type pendingEntry struct {
 func (v *View) Finish(w eventlog.Writer) error {
 	p := v.pending
 	fb := &v.finishBuf
-	defer func() { v.pending = p[:0] }()
+	// clear drops the references to the batch's records (val, src), which
+	// would otherwise outlive it in the slots a smaller batch leaves.
+	defer func() { clear(p); v.pending = p[:0] }()
+	if len(p) == 0 {
+		return nil
+	}
 	k := fb.key[:0]
 	defer func() { fb.key = k }()
+	// Block summaries. A batch's ids are contiguous and in order, so it
+	// touches the blocks from its first id's to its last id's.
+	first := p[0].id / blockSize
+	fb.zones = fb.zones[:0]
+	v.mu.Lock()
+	for i := range p {
+		z := v.zoneLocked(p[i].id / blockSize)
+		if z.live == 0 {
+			z.min, z.max = p[i].ts, p[i].ts
+		} else {
+			z.min, z.max = min(z.min, p[i].ts), max(z.max, p[i].ts)
+		}
+		z.live++
+	}
+	for b := first; b <= p[len(p)-1].id/blockSize; b++ {
+		fb.zones = append(fb.zones, *v.zoneLocked(b))
+	}
+	v.mu.Unlock()
 	// Source: number the distinct sources in name order, then place each
 	// entry after the earlier entries of its source.
 	clear(fb.srcGroup)
@@ -357,14 +368,10 @@ func (v *View) Finish(w eventlog.Writer) error {
 			return err
 		}
 	}
-	for b := range v.touched {
-		v.mu.RLock()
-		z := *v.zoneLocked(b)
-		v.mu.RUnlock()
-		if err := w.Set(zoneKey(b), encodeZone(z)); err != nil {
+	for i, z := range fb.zones {
+		if err := w.Set(zoneKey(first+uint64(i)), encodeZone(z)); err != nil {
 			return err
 		}
-		delete(v.touched, b)
 	}
 	return nil
 }
