@@ -46,8 +46,9 @@
 //	    "Mlow"                 -> u64 low-water id: no record below it exists
 //	                              and no reader seeks below it (range
 //	                              tombstones make such seeks slow)
-//	    "Mnext"                -> u64 next id to assign, written with every
-//	                              deletion (Update), not by appends: on open
+//	    "Mnext"                -> u64 next id to assign, written by every
+//	                              non-empty Update (retention's deletions),
+//	                              not by appends: on open
 //	                              the next id is max(Mnext, last record + 1).
 //	                              Appends then write only 'L' keys (and the
 //	                              indexes), so a flushed memtable of the log

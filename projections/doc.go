@@ -13,22 +13,27 @@
 //
 //	'I' 'y' type:u8 id:u64           -> ""        type index
 //	'I' 't' ts_ms:u64 id:u64         -> type:u8   time index
-//	'I' 's' source 0x00 id:u64       -> record    source index (covering)
+//	'I' 's' source 0x00 id:u64       -> record|"" source index (covering)
 //	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64
 //
 // Integers are big-endian. ts_ms is validated positive at ingest, so its
 // unsigned encoding sorts numerically. Sources are printable, so 0x00
-// terminates them unambiguously.
+// terminates them unambiguously. The type index is kept (verify and
+// retention maintain it) but no query reads it: a type filter is not
+// selective, and scanning the log beats a seek per match (see Query).
 //
 // The source index covers its query: an entry's value is a byte-for-byte
 // copy of the log record (eventlog.Entry.Value), so a page of one camera's
 // events is a sequential read of the index instead of one log seek per
-// event, which made a 1000-event source page 7× slower than an unfiltered
-// one. The price is a second copy of every record (about 70% more bytes
-// written per event). Entries written before the index was covering have
-// an empty value (a record is never empty); queries read those records
-// from the log, and verify accepts them, so older stores keep working.
-// Verify checks that every copy equals its record.
+// event. The price is a second copy of every record; BENCHMARKS.md
+// section b measures it (WAL bytes per event and batch-ingest rate, with
+// and without the copy) and section c the source page. An entry may have
+// an empty value instead (a record is never empty): with
+// Options.SourceKeysOnly (SECUREVISION__EVENTS__SOURCE_INDEX=keys), or
+// written before the index was covering. Queries read those records from
+// the log, one seek each, so keys-only stores and older stores work.
+// Verify checks that every copy equals its record and counts the empty
+// ones.
 //
 // A block is blockSize consecutive ids (block = id / blockSize). Its summary
 // holds the smallest and largest ts_ms of its live records and how many are
