@@ -43,6 +43,4 @@ func writeValidation(w http.ResponseWriter, errs []ingest.FieldError) {
 	writeJSON(w, http.StatusUnprocessableEntity, validationBody{errs})
 }
 
-func queryError(name, typ, msg string) ingest.FieldError {
-	return ingest.FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
-}
+var queryError = ingest.QueryError

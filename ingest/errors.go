@@ -12,6 +12,12 @@ type FieldError struct {
 	Type string `json:"type"`
 }
 
+// QueryError is the FieldError of query parameter name (loc
+// ["query", name]), for the REST API and the stream.
+func QueryError(name, typ, msg string) FieldError {
+	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
+}
+
 // ValidationError lists every problem found in a request. Nothing of the
 // request was appended.
 type ValidationError struct {

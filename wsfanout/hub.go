@@ -18,12 +18,9 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/projections"
 )
-
-// maxSourceLen mirrors the ingest limit on frame_source_id (CONTRACT §3):
-// a longer ?source= can never match.
-const maxSourceLen = 128
 
 // Hub fans the committed log out to WebSocket clients. Create it with New,
 // feed it from the log's OnCommit hook with Publish and serve it at
@@ -159,24 +156,18 @@ type params struct {
 	hasAfter bool
 }
 
-// fieldError is one entry of FastAPI's 422 detail list.
-type fieldError struct {
-	Loc  []any  `json:"loc"`
-	Msg  string `json:"msg"`
-	Type string `json:"type"`
-}
+var queryError = ingest.QueryError
 
-func queryError(name, typ, msg string) fieldError {
-	return fieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
-}
-
-// parseParams validates after, type and source (token is the auth layer's).
-func parseParams(r *http.Request) (params, []fieldError) {
+// parseParams validates after, type and source (token is the auth layer's)
+// as GET /events does: a repeated parameter counts by its last value, as
+// FastAPI does with scalars, and a source longer than any frame_source_id
+// can be is refused.
+func parseParams(r *http.Request) (params, []ingest.FieldError) {
 	var p params
-	var errs []fieldError
+	var errs []ingest.FieldError
 	q := r.URL.Query()
 	if vs, ok := q["after"]; ok {
-		s := vs[0]
+		s := vs[len(vs)-1]
 		n, err := strconv.ParseInt(s, 10, 64)
 		switch {
 		case err != nil:
@@ -188,13 +179,13 @@ func parseParams(r *http.Request) (params, []fieldError) {
 		}
 	}
 	if vs, ok := q["type"]; ok {
-		if p.f.typ = projections.TypeCode(vs[0]); p.f.typ == 0 {
+		if p.f.typ = projections.TypeCode(vs[len(vs)-1]); p.f.typ == 0 {
 			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
 		}
 	}
 	if vs, ok := q["source"]; ok {
-		s := vs[0]
-		if n := utf8.RuneCountInString(s); n < 1 || n > maxSourceLen || !utf8.ValidString(s) {
+		s := vs[len(vs)-1]
+		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
 			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
 		}
 		p.f.source, p.f.hasSource = s, true
