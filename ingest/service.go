@@ -54,7 +54,10 @@ func New(opts Options) (*Service, error) {
 func (s *Service) SetLists(l ListMatcher) { s.opts.Lists = l }
 
 // ErrUnavailable wraps log failures: the store cannot take the batch (HTTP
-// 503). Nothing of the batch was appended.
+// 503). The batch was not acknowledged and is stored whole or not at all:
+// one whose fsync failed may have reached the disk and come back after a
+// restart (eventlog's sticky error), so a caller that retries may store it
+// twice.
 var ErrUnavailable = errors.New("ingest: store unavailable")
 
 // Append validates evs and appends them atomically (Sink).

@@ -29,6 +29,7 @@
 //	4000 "too slow: resume with after=N"         the client stopped reading
 //	                                            (see "Slow clients")
 //	1009 "message too large"                     (gws, see above)
+//	1007 (invalid UTF-8 in a text message)       (gws: CheckUtf8Enabled)
 //
 // # Cursor semantics
 //
@@ -88,8 +89,9 @@
 // chunkBytes of frames) with a fresh iterator per chunk, closed before the
 // chunk is written: a slow socket never pins Pebble memtables or sstables.
 //
-// A batch whose entries all fail a client's filters is not queued: Publish
-// records it as a skipped range (contiguous with the previous one) that the
+// A batch whose entries all fail a client's filters is not queued while
+// the client's queue is empty (behind queued batches it is queued, and the
+// writer filters it): Publish records it as a skipped range (contiguous with the previous one) that the
 // writer applies as an empty batch, so idle filtered clients are not woken.
 //
 // # Writes
