@@ -50,6 +50,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "0s", "positive Go duration"},
 		{"SECUREVISION__EVENTS__CACHE_MB", "4", "an integer from 8 to 65536"},
 		{"SECUREVISION__EVENTS__SOURCE_INDEX", "copies", "covering or keys"},
+		{"SECUREVISION__DEBUG__PPROF_ADDR", "0.0.0.0:6060", "loopback"},
+		{"SECUREVISION__DEBUG__PPROF_ADDR", ":6060", "loopback"},
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "hourly", "positive Go duration"},
 		{"SECUREVISION__EVENTS__DB_URL", "sqlite:///data/events.db", "pebble:///data/events"},
 		{"SECUREVISION__EVENTS__DB_URL", "postgres://db", "unsupported store URL"},

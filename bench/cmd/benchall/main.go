@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -180,6 +181,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	defer e.cleanup()
 
+	// The soak section is produced by reliability/cmd/soak, not by
+	// benchall, and pasted at the end of the report: keep it.
+	keptTail := soakTail(c.out)
 	for _, s := range all {
 		if !slices.Contains(c.include, s.id) {
 			continue
@@ -197,7 +201,7 @@ func run(args []string, stderr io.Writer) int {
 		rep.Sections = append(rep.Sections, sec)
 		// Written after every section: an interrupted run keeps what it
 		// measured.
-		if err := os.WriteFile(c.out, rep.Markdown(), 0o644); err != nil {
+		if err := os.WriteFile(c.out, append(rep.Markdown(), keptTail...), 0o644); err != nil {
 			fmt.Fprintf(stderr, "benchall: %v\n", err)
 			return 1
 		}
@@ -266,4 +270,20 @@ func relPath(base, p string) string {
 		return r
 	}
 	return p
+}
+
+// soakHeading starts the part of the report that benchall does not write.
+const soakHeading = "\n## Soak (not produced by benchall)"
+
+// soakTail returns the soak section of the report at path (from its
+// heading to the end), or nil.
+func soakTail(path string) []byte {
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	if i := bytes.Index(old, []byte(soakHeading)); i >= 0 {
+		return old[i:]
+	}
+	return nil
 }
