@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"reflect"
 	"strings"
@@ -47,7 +48,10 @@ type Config struct {
 		FaceCascade  string        `env:"FACE_CASCADE" allowed:"a file path"`
 		PlateCascade string        `env:"PLATE_CASCADE" allowed:"a file path"`
 	} `envPrefix:"SECUREVISION__INGEST__"`
-	Debug struct {
+	// LogLevel is also read before the rest (logLevel), so that start-up
+	// is logged at that level; here it is validated.
+	LogLevel slog.Level `env:"SECUREVISION__LOG_LEVEL" envDefault:"INFO" allowed:"DEBUG, INFO, WARN or ERROR"`
+	Debug    struct {
 		PprofAddr string `env:"PPROF_ADDR" allowed:"a loopback host:port such as 127.0.0.1:6060 (empty: off)"`
 	} `envPrefix:"SECUREVISION__DEBUG__"`
 }

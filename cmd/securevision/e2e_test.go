@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -178,12 +179,28 @@ func TestSeedBrowserWebSocketClient(t *testing.T) {
 	}))
 	defer page.Close()
 	url := page.URL + "/ws_client.html?ws=ws" + strings.TrimPrefix(s.base, "http") + "/stream"
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+t.TempDir(), url)
-	if err := cmd.Start(); err != nil {
+	// The profile is not t.TempDir(): Chromium's helper processes may
+	// still write to it for a moment after the browser is killed, which
+	// would fail TempDir's cleanup.
+	profile, err := os.MkdirTemp("", "sv-chromium-")
+	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+		"--disable-component-update", "--disable-sync", "--no-first-run", "--user-data-dir="+profile, url)
+	// Its own process group, so that the helpers are killed with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(profile)
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		for i := 0; os.RemoveAll(profile) != nil && i < 50; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	s.waitClients(t, 1)
 	s.ingest(t, seedEvents)
 	wants := []string{"Connected to SecureVision stream", "pong: ping", "Face detected: Jane Smith", "Plate detected: ABC1234"}

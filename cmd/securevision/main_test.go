@@ -52,6 +52,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"SECUREVISION__EVENTS__SOURCE_INDEX", "copies", "covering or keys"},
 		{"SECUREVISION__DEBUG__PPROF_ADDR", "0.0.0.0:6060", "loopback"},
 		{"SECUREVISION__DEBUG__PPROF_ADDR", ":6060", "loopback"},
+		{"SECUREVISION__LOG_LEVEL", "LOUD", "DEBUG, INFO, WARN or ERROR"},
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "hourly", "positive Go duration"},
 		{"SECUREVISION__EVENTS__DB_URL", "sqlite:///data/events.db", "pebble:///data/events"},
 		{"SECUREVISION__EVENTS__DB_URL", "postgres://db", "unsupported store URL"},

@@ -332,7 +332,7 @@ func runQuery(e *env, s *bench.Section) error {
 	s.Text = append(s.Text, fmt.Sprintf("%d connections per run (wrk -t2), each run %s, against one server process, in %d rounds: "+
 		"each round runs every endpoint once, one after another. A row is the endpoint's median run by req/s (its latencies are that run's); "+
 		"each ratio is the median of the ratios within a round. "+
-		"`since` is the start time of the section minus 5 minutes. `events_1000` is not a target: it is the unfiltered page of the same size as "+
+		"`since` is 5 minutes before the first round starts. `events_1000` is not a target: it is the unfiltered page of the same size as "+
 		"`source_1000`, so that the filter's cost is compared at equal page size.", e.cfg.conns, e.cfg.duration, e.cfg.rounds))
 
 	s.Check("GET /events?limit=100", "≥ "+bench.FormatRate(targetEventsRPS)+" req/s", bench.FormatRate(base.RPS)+" req/s"+errSuffix(base),
