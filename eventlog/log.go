@@ -338,6 +338,9 @@ func (l *Log) load() error {
 	return nil
 }
 
+// createdLayout is how the writer formats created_at (UTC, milliseconds).
+const createdLayout = "2006-01-02T15:04:05.000Z"
+
 // CreatedMs parses created_at out of a stored record's canonical JSON (the
 // writer formats it as 2006-01-02T15:04:05.000Z); 0 if absent or malformed.
 func CreatedMs(js []byte) int64 {
@@ -346,7 +349,7 @@ func CreatedMs(js []byte) int64 {
 	if i < 0 || len(js) < i+len(k)+24 {
 		return 0
 	}
-	t, err := time.Parse("2006-01-02T15:04:05.000Z", string(js[i+len(k):i+len(k)+24]))
+	t, err := time.Parse(createdLayout, string(js[i+len(k):i+len(k)+24]))
 	if err != nil {
 		return 0
 	}
@@ -508,19 +511,28 @@ func (l *Log) commit(reqs []*appendReq) {
 	if created < l.createdMs {
 		created = l.createdMs // created_at never decreases along the log
 	}
-	n, size := 0, 0
+	n, size, blobs := 0, 0, 0
 	for _, r := range reqs {
 		n += len(r.recs)
 		for i := range r.recs {
 			rec := &r.recs[i]
 			size += recordOverhead + len(rec.Source) + len(rec.Head) + len(rec.Tail)
+			blobs += len(rec.Blob)
 		}
+	}
+	// The batch holds the records, their snapshots and what the Indexer
+	// adds: projections' covering source index copies each record and
+	// writes three index keys. Sized for that, the batch is not grown
+	// (reallocated and copied) while it is built.
+	batchSize := size + blobs + n*24
+	if l.opts.Indexer != nil {
+		batchSize += size + n*96
 	}
 	// One slab holds every stored value of the batch: one allocation per
 	// group commit instead of one per record. Entries alias it.
 	slab := make([]byte, 0, size)
 	p := &pending{
-		b:       l.db.NewBatchWithSize(size + n*24),
+		b:       l.db.NewBatchWithSize(batchSize),
 		reqs:    append([]*appendReq(nil), reqs...),
 		firsts:  make([]uint64, len(reqs)),
 		entries: make([]Entry, 0, n),
@@ -528,7 +540,7 @@ func (l *Log) commit(reqs []*appendReq) {
 	}
 	var stamp [24]byte
 	var key [9]byte // Batch.Set copies the key
-	cstamp := time.UnixMilli(created).UTC().AppendFormat(stamp[:0], "2006-01-02T15:04:05.000Z")
+	cstamp := time.UnixMilli(created).UTC().AppendFormat(stamp[:0], createdLayout)
 	id := l.next
 	var err error
 	for i, r := range reqs {
