@@ -175,9 +175,9 @@ func (w *Watchlist) Reload() error {
 // changed since the last successful load are read.
 func (w *Watchlist) reload(force bool) error {
 	// File I/O happens outside the mutex (house rule); the mutex only
-	// serialises Reload against Run so the two never interleave their
-	// swaps. Reading is cheap, so we take the simple route: read, then
-	// lock and commit.
+	// makes each swap atomic. A Reload (SIGHUP) and a poll may read at the
+	// same time and commit in either order, so an older read can win; the
+	// next poll sees a changed state and reads the file again.
 	type result struct {
 		set   map[string]struct{}
 		state fileState
@@ -199,8 +199,9 @@ func (w *Watchlist) reload(force bool) error {
 		if err != nil {
 			return result{err: err}
 		}
-		// Re-stat: a file replaced while we read it is read again next
-		// poll because its state will differ from the one recorded here.
+		// The state recorded is the one stat saw before reading: a file
+		// replaced while we read it differs from it, so the next poll
+		// reads it again.
 		return result{set: set, state: st, read: true}
 	}
 
