@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/valyala/fastjson"
 )
@@ -21,7 +22,52 @@ import (
 // Infinity, raw control characters in strings), so every number is checked
 // against the JSON grammar here, and strings are re-encoded by appendString,
 // never copied as raw text.
-var parsers fastjson.ParserPool
+var decoders = sync.Pool{New: func() any { return &decoder{strs: map[string]string{}} }}
+
+// decoder is the reusable state of one Decode call: fastjson's parser, a
+// scratch buffer for number text and an intern table for repeated short
+// strings. Pooled, so that decoding allocates only what the events keep.
+type decoder struct {
+	parser fastjson.Parser
+	verr   *ValidationError
+	// body holds the request body while it is parsed. fastjson copies
+	// what it parses and events copy their strings, so nothing decoded
+	// refers to it and it is reused by the next request.
+	body []byte
+	num  []byte
+	// strs interns short strings (camera ids, watchlist names, regions):
+	// a batch repeats them for most of its events, and each would
+	// otherwise be a separate allocation.
+	strs map[string]string
+}
+
+// Intern table bounds: strings longer than maxInternLen are copied every
+// time, and the table is emptied when it reaches maxInterned entries, so a
+// pooled decoder holds at most about 16 KiB of strings.
+const (
+	maxInternLen = 64
+	maxInterned  = 256
+)
+
+// maxPooledBody bounds the body buffer a pooled decoder keeps: a rare
+// 8 MiB request does not pin 8 MiB per pooled decoder.
+const maxPooledBody = 1 << 20
+
+// intern returns b as a string, shared with earlier equal strings.
+func (d *decoder) intern(b []byte) string {
+	if len(b) > maxInternLen {
+		return string(b)
+	}
+	if s, ok := d.strs[string(b)]; ok {
+		return s
+	}
+	if len(d.strs) >= maxInterned {
+		clear(d.strs)
+	}
+	s := string(b)
+	d.strs[s] = s
+	return s
+}
 
 // Decode reads a request body: one JSON event object, a JSON array of
 // them, or NDJSON (one object per line; chosen by ndjson, normally from
@@ -30,23 +76,32 @@ var parsers fastjson.ParserPool
 // *TooLargeError. Values are checked by Validate as well, so a nil error
 // means the batch can be appended as is.
 func Decode(r io.Reader, ndjson bool) ([]Event, error) {
+	d := decoders.Get().(*decoder)
+	defer func() {
+		d.verr = nil
+		if cap(d.body) > maxPooledBody {
+			d.body = nil
+		}
+		decoders.Put(d)
+	}()
 	lr := &limitReader{r: r, n: MaxBodyBytes}
-	body, err := io.ReadAll(lr)
+	body, err := readAll(d.body[:0], lr)
+	d.body = body
 	if lr.exceeded() {
 		return nil, &TooLargeError{Msg: fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: read body: %w", err)
 	}
-	parser := parsers.Get()
-	defer parsers.Put(parser)
 	var (
 		evs  []Event
 		verr ValidationError
 	)
+	d.verr = &verr
+	parser := &d.parser
 	add := func(v *fastjson.Value, p path) {
 		before := len(verr.Errors)
-		ev, _ := decodeItem(v, p, &verr)
+		ev, _ := d.item(v, p)
 		// Value checks run even after decode errors, so one answer names
 		// every bad field; a field already reported (wrong JSON type) is
 		// not reported twice.
@@ -121,6 +176,26 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 	return evs, nil
 }
 
+// readAll is io.ReadAll appending to b, so a pooled buffer is reused.
+func readAll(b []byte, r io.Reader) ([]byte, error) {
+	if cap(b) == 0 {
+		b = make([]byte, 0, 512)
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the growth
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 // limitReader reads at most n bytes and remembers whether the body was
 // longer.
 type limitReader struct {
@@ -152,7 +227,8 @@ func (l *limitReader) exceeded() bool { return l.over }
 
 // decodeItem decodes one event object. Field-level problems go to verr;
 // ok is false when the item is not an object.
-func decodeItem(v *fastjson.Value, p path, verr *ValidationError) (ev Event, ok bool) {
+func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
+	verr := d.verr
 	obj, err := v.Object()
 	if err != nil {
 		verr.at(p, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from")
@@ -170,19 +246,19 @@ func decodeItem(v *fastjson.Value, p path, verr *ValidationError) (ev Event, ok 
 			case TypePlate:
 				ev.Type = TypePlate
 			default:
-				ev.Type, _ = str(fv, verr, p, "type")
+				ev.Type, _ = d.str(fv, p, "type")
 			}
 			seenType = true
 		case "ts_ms":
 			if fv.Type() != fastjson.TypeNull {
-				if n, ok := integer(fv, verr, p, "ts_ms"); ok && n <= 0 {
+				if n, ok := d.integer(fv, p, "ts_ms"); ok && n <= 0 {
 					verr.at(p, "greater_than", "Input should be greater than 0", "ts_ms")
 				} else {
 					ev.TsMs = n
 				}
 			}
 		case "frame_source_id":
-			ev.Source, _ = str(fv, verr, p, "frame_source_id")
+			ev.Source, _ = d.str(fv, p, "frame_source_id")
 			seenSource = true
 		case "payload":
 			payload = fv
@@ -219,12 +295,13 @@ func decodeItem(v *fastjson.Value, p path, verr *ValidationError) (ev Event, ok 
 	if payload == nil {
 		verr.at(p, "missing", "Field required", "payload")
 	} else if ev.Type == TypeFace || ev.Type == TypePlate {
-		decodePayload(&ev, payload, path{item: p.item, payload: true}, verr)
+		d.payload(&ev, payload, path{item: p.item, payload: true})
 	}
 	return ev, true
 }
 
-func decodePayload(ev *Event, v *fastjson.Value, pl path, verr *ValidationError) {
+func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
+	verr := d.verr
 	obj, err := v.Object()
 	if err != nil {
 		verr.at(path{item: pl.item}, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", "payload")
@@ -247,19 +324,19 @@ func decodePayload(ev *Event, v *fastjson.Value, pl path, verr *ValidationError)
 			switch string(kb) {
 			case "person_name":
 				seen[0] = true
-				f.PersonName, _ = str(fv, verr, pl, "person_name")
+				f.PersonName, _ = d.str(fv, pl, "person_name")
 				return
 			case "similarity":
 				seen[1] = true
-				f.Similarity, _ = number(fv, verr, pl, "similarity", -1)
+				f.Similarity, _ = d.number(fv, pl, "similarity", -1)
 				return
 			case "bbox":
 				seen[2] = true
-				f.BBox, _ = bbox(fv, verr, pl, "bbox")
+				f.BBox, _ = d.bbox(fv, pl, "bbox")
 				return
 			case "embedding_distance":
 				if !null {
-					if d, ok := number(fv, verr, pl, "embedding_distance", -1); ok {
+					if d, ok := d.number(fv, pl, "embedding_distance", -1); ok {
 						f.EmbeddingDistance = &d
 					}
 				}
@@ -269,21 +346,21 @@ func decodePayload(ev *Event, v *fastjson.Value, pl path, verr *ValidationError)
 			switch string(kb) {
 			case "plate_text":
 				seen[0] = true
-				p.PlateText, _ = str(fv, verr, pl, "plate_text")
+				p.PlateText, _ = d.str(fv, pl, "plate_text")
 				return
 			case "confidence":
 				seen[1] = true
-				p.Confidence, _ = number(fv, verr, pl, "confidence", -1)
+				p.Confidence, _ = d.number(fv, pl, "confidence", -1)
 				return
 			case "region":
 				if !null {
-					p.Region, _ = str(fv, verr, pl, "region")
+					p.Region, _ = d.str(fv, pl, "region")
 				}
 				return
 			case "list_match":
 				p.ListMatchSet = true
 				if !null {
-					p.ListMatch, _ = str(fv, verr, pl, "list_match")
+					p.ListMatch, _ = d.str(fv, pl, "list_match")
 					if p.ListMatch == "" {
 						// "" would encode as null: refuse it like any
 						// other value outside the enum.
@@ -293,7 +370,7 @@ func decodePayload(ev *Event, v *fastjson.Value, pl path, verr *ValidationError)
 				return
 			case "bbox":
 				if !null {
-					if b, ok := bbox(fv, verr, pl, "bbox"); ok {
+					if b, ok := d.bbox(fv, pl, "bbox"); ok {
 						p.BBox = &b
 					}
 				}
@@ -419,17 +496,21 @@ func validNumber(s []byte) bool {
 	return i == len(s)
 }
 
-func str(v *fastjson.Value, verr *ValidationError, p path, field string) (string, bool) {
+func (d *decoder) str(v *fastjson.Value, p path, field string) (string, bool) {
 	b, err := v.StringBytes()
 	if err != nil {
-		verr.at(p, "string_type", "Input should be a valid string", field)
+		d.verr.at(p, "string_type", "Input should be a valid string", field)
 		return "", false
 	}
-	return string(b), true
+	return d.intern(b), true
 }
 
-// numText returns the raw text of a JSON number in buf's storage.
-func numText(v *fastjson.Value, buf []byte) []byte { return v.MarshalTo(buf[:0]) }
+// numText returns the raw text of a JSON number, in the decoder's scratch
+// buffer (valid until the next call).
+func (d *decoder) numText(v *fastjson.Value) []byte {
+	d.num = v.MarshalTo(d.num[:0])
+	return d.num
+}
 
 // atIdx reports at p.field or p.field[idx] (idx >= 0); the location is
 // built only here, on the error path.
@@ -441,13 +522,13 @@ func (e *ValidationError) atIdx(p path, typ, msg, field string, idx int) {
 	}
 }
 
-func number(v *fastjson.Value, verr *ValidationError, p path, field string, idx int) (float64, bool) {
+func (d *decoder) number(v *fastjson.Value, p path, field string, idx int) (float64, bool) {
+	verr := d.verr
 	if v.Type() != fastjson.TypeNumber {
 		verr.atIdx(p, "float_type", "Input should be a valid number", field, idx)
 		return 0, false
 	}
-	var buf [32]byte
-	raw := numText(v, buf[:])
+	raw := d.numText(v)
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if !validNumber(raw) || err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 		verr.atIdx(p, "finite_number", "Input should be a finite number", field, idx)
@@ -456,13 +537,13 @@ func number(v *fastjson.Value, verr *ValidationError, p path, field string, idx 
 	return f, true
 }
 
-func integer(v *fastjson.Value, verr *ValidationError, p path, field string) (int64, bool) {
+func (d *decoder) integer(v *fastjson.Value, p path, field string) (int64, bool) {
+	verr := d.verr
 	if v.Type() != fastjson.TypeNumber {
 		verr.at(p, "int_type", "Input should be a valid integer", field)
 		return 0, false
 	}
-	var buf [32]byte
-	raw := numText(v, buf[:])
+	raw := d.numText(v)
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
 		// 1.0 is an integer to FastAPI; 1.5 and 1e400 are not.
@@ -476,7 +557,8 @@ func integer(v *fastjson.Value, verr *ValidationError, p path, field string) (in
 	return n, true
 }
 
-func bbox(v *fastjson.Value, verr *ValidationError, p path, field string) (BBox, bool) {
+func (d *decoder) bbox(v *fastjson.Value, p path, field string) (BBox, bool) {
+	verr := d.verr
 	var b BBox
 	a, err := v.Array()
 	if err != nil {
@@ -489,7 +571,7 @@ func bbox(v *fastjson.Value, verr *ValidationError, p path, field string) (BBox,
 	}
 	ok := true
 	for i := range a {
-		f, fok := number(a[i], verr, p, field, i)
+		f, fok := d.number(a[i], p, field, i)
 		b[i] = f
 		ok = ok && fok
 	}
