@@ -123,6 +123,15 @@ type Options struct {
 // stays decompressed in memory.
 const DefaultCacheBytes = 256 << 20
 
+// blockBytes is the sstable data block size (Pebble's default is 4 KiB).
+// Flushes and compactions write, compress and checksum one block at a
+// time, and most reads here are sequential pages of 100 to 1000 records:
+// with 32 KiB blocks HTTP batch ingest ran about 6% faster (medians of six
+// alternating runs of the section-b load, 212k vs 224k events/s) and the
+// query benchmarks did not change. CockroachDB runs Pebble with 32 KiB
+// blocks too. Existing tables keep their block size until compacted.
+const blockBytes = 32 << 10
+
 // ParseURL turns a store URL into (dir, memory). sqlite URLs are refused.
 func ParseURL(u string) (dir string, memory bool, err error) {
 	switch {
@@ -240,6 +249,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if popts.CacheSize <= 0 {
 		popts.CacheSize = DefaultCacheBytes
+	}
+	for i := range popts.Levels {
+		popts.Levels[i].BlockSize = blockBytes
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
