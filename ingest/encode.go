@@ -82,6 +82,11 @@ func appendBBox(b []byte, bb BBox) []byte {
 // values print without a fraction, as the seed's bbox examples do.
 func appendFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
+	if abs < 1e15 && f == math.Trunc(f) && !(f == 0 && math.Signbit(f)) {
+		// Integral (bbox pixels): the same digits as the shortest float
+		// form, without its search. -0 keeps the general path ("-0").
+		return strconv.AppendInt(b, int64(f), 10)
+	}
 	fmt := byte('f')
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		fmt = 'e'
