@@ -176,7 +176,7 @@ func run(args []string, stderr io.Writer) int {
 		serverMode(c.server), e.runner.Name(), c.events, relPath(mod, c.dataDir), c.duration))
 	if p50, p90, err := bench.MeasureFsync(c.workDir, 50); err == nil {
 		rep.Preamble = append(rep.Preamble, fmt.Sprintf("Disk: appending 4 KiB to a scratch file and fsyncing it took %s (median of 50 at the start of the run; p90 %s). "+
-			"Every acknowledged append waits for an fsync; section a derives its ceiling from the synced Pebble commits of the same run instead.",
+			"Every acknowledged append waits for an fsync; section a compares with raw Pebble synced commits of the same run instead.",
 			bench.FormatDuration(p50), bench.FormatDuration(p90)))
 	}
 	defer e.cleanup()
