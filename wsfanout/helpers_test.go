@@ -16,7 +16,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,11 +23,13 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/storetest"
 	"github.com/securevision/events/projections"
 )
 
 // testEnv is a real Pebble log on t.TempDir with a projections.View as
-// Indexer, the ingest path, a hub fed from OnCommit and an httptest server.
+// Indexer and the ingest path (internal/storetest, wired as the server
+// wires them), a hub fed from OnCommit and an httptest server.
 type testEnv struct {
 	t    *testing.T
 	log  *eventlog.Log
@@ -42,38 +43,18 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T, opts Options) *testEnv {
 	t.Helper()
-	e := &testEnv{t: t, reg: prometheus.NewRegistry()}
-	var hub atomic.Pointer[Hub]
-	e.view = projections.New(projections.Options{})
-	l, err := eventlog.Open(eventlog.Options{
-		URL:     t.TempDir(),
-		Indexer: e.view,
-		OnCommit: func(b eventlog.Batch) {
-			e.view.Committed(b)
-			if h := hub.Load(); h != nil {
-				h.Publish(b)
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.log = l
-	if err := e.view.Attach(l); err != nil {
-		t.Fatal(err)
-	}
-	if e.ing, err = ingest.New(ingest.Options{Log: l}); err != nil {
-		t.Fatal(err)
-	}
-	opts.Log = l
+	st := storetest.Open(t, storetest.Options{})
+	e := &testEnv{t: t, log: st.Log, view: st.View, ing: st.Ingest, reg: st.Reg}
+	opts.Log = st.Log
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	opts.Registerer = e.reg
+	var err error
 	if e.hub, err = New(opts); err != nil {
 		t.Fatal(err)
 	}
-	hub.Store(e.hub)
+	st.Subscribe(e.hub.Publish)
 	e.srv = httptest.NewServer(e.hub)
 	e.addr = strings.TrimPrefix(e.srv.URL, "http://")
 	t.Cleanup(func() {
@@ -83,7 +64,7 @@ func newTestEnv(t *testing.T, opts Options) *testEnv {
 			t.Errorf("shutdown: %v", err)
 		}
 		e.srv.Close()
-		if err := l.Close(); err != nil {
+		if err := st.Log.Close(); err != nil {
 			t.Errorf("close log: %v", err)
 		}
 	})

@@ -33,7 +33,9 @@ type Hub struct {
 	upgrader *gws.Upgrader
 
 	// active counts upgraded or upgrading connections (the MaxClients cap);
-	// open counts registered streams (Clients).
+	// open counts registered streams (Clients and the clients gauge).
+	// closing is mu.closing readable without the lock: ServeHTTP refuses
+	// new connections early with it, register decides under mu.
 	active  atomic.Int64
 	open    atomic.Int64
 	closing atomic.Bool
@@ -56,7 +58,8 @@ func New(opts Options) (*Hub, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Hub{opts: opts, log: opts.Log, logger: opts.Logger, m: newHubMetrics(opts.Registerer)}
+	h := &Hub{opts: opts, log: opts.Log, logger: opts.Logger}
+	h.m = newHubMetrics(opts.Registerer, h.open.Load)
 	h.mu.conns = make(map[*client]struct{})
 	h.upgrader = gws.NewUpgrader(&handler{h: h}, &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxMessageBytes,
@@ -297,7 +300,6 @@ func (h *Hub) register(c *client) bool {
 		c.cursor = h.log.LastID()
 	}
 	h.open.Add(1)
-	h.m.clients.Inc()
 	return true
 }
 
@@ -322,7 +324,6 @@ func (h *Hub) unregister(c *client) {
 	h.active.Add(-1)
 	if !c.disabled {
 		h.open.Add(-1)
-		h.m.clients.Dec()
 	}
 	reason := c.reason()
 	h.m.disconnects.WithLabelValues(reason).Inc()

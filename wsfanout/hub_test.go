@@ -375,6 +375,9 @@ func TestStalledClient(t *testing.T) {
 	if got := e.hub.Clients(); got != 3 {
 		t.Fatalf("clients = %d after the stalled one was cut, want 3", got)
 	}
+	if got := value(e.hub.m.clients); got != 3 {
+		t.Fatalf("securevision_wsfanout_clients = %v after the stalled one was cut, want 3", got)
+	}
 
 	// It wakes up: reads what was buffered, then resumes with after. (The
 	// rest of the cut socket's data and its FIN may take a while: the

@@ -22,7 +22,7 @@ const (
 )
 
 type hubMetrics struct {
-	clients       prometheus.Gauge
+	clients       prometheus.GaugeFunc
 	sent          prometheus.Counter
 	logReads      prometheus.Counter
 	logReadEvents prometheus.Counter
@@ -33,12 +33,14 @@ type hubMetrics struct {
 	lag           prometheus.Histogram
 }
 
-func newHubMetrics(reg prometheus.Registerer) *hubMetrics {
+// newHubMetrics registers the hub's metrics; the clients gauge reads
+// open, the count /health reports, so the two cannot disagree.
+func newHubMetrics(reg prometheus.Registerer, open func() int64) *hubMetrics {
 	m := &hubMetrics{
-		clients: prometheus.NewGauge(prometheus.GaugeOpts{
+		clients: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "securevision_wsfanout_clients",
 			Help: "Open /stream connections.",
-		}),
+		}, func() float64 { return float64(open()) }),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "securevision_wsfanout_messages_sent_total",
 			Help: "Event messages written to stream clients.",
