@@ -27,35 +27,82 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add("h", "0x1F", "1", "http://a,,", "9999999999999999999", "postgres://x", "1e3", "1y", "NaN", "1.5h")
 	f.Add("a\nb", "+80", "T", ",", "07", "pebble://", "00", "-0s", "Inf", "1ns")
 	f.Fuzz(func(t *testing.T, host, port, ws, cors, rate, dburl, days, interval, fps, cooldown string) {
-		vals := []string{host, port, ws, cors, rate, dburl, days, interval, fps, cooldown}
-		environ := map[string]string{}
-		for i, v := range vals {
-			if v != "" {
-				environ[configFuzzKeys[i]] = v
-			}
-		}
-		c, err := LoadConfig(environ)
-		if err != nil {
-			msg := err.Error()
-			if strings.Contains(msg, "\n") {
-				t.Fatalf("refusal spans lines: %q", msg)
-			}
-			var ce *ConfigError
-			if errors.As(err, &ce) {
-				if !strings.HasPrefix(ce.Var, "SECUREVISION__") {
-					t.Fatalf("refusal names no variable: %q", msg)
-				}
-			} else if !strings.Contains(msg, "SECUREVISION__") {
-				t.Fatalf("refusal names no variable: %q", msg)
-			}
+		checkLoadConfig(t, configFuzzKeys, host, port, ws, cors, rate, dburl, days, interval, fps, cooldown)
+	})
+}
+
+// configFuzzKeys2 are the variables FuzzLoadConfigMore sets.
+var configFuzzKeys2 = []string{
+	"SECUREVISION__API__WS_MAX_CLIENTS", "SECUREVISION__EVENTS__CACHE_MB",
+	"SECUREVISION__EVENTS__SOURCE_INDEX", "SECUREVISION__LOG_LEVEL",
+	"SECUREVISION__DEBUG__PPROF_ADDR", "SECUREVISION__INGEST__SIMILARITY_THRESHOLD",
+}
+
+// FuzzLoadConfigMore is FuzzLoadConfig for the settings added later (a
+// second target, so the first one's corpus stays valid).
+func FuzzLoadConfigMore(f *testing.F) {
+	f.Add("10000", "256", "covering", "INFO", "", "0")
+	f.Add("1", "8", "keys", "debug", "127.0.0.1:6060", "1")
+	f.Add("0", "7", "KEYS", "verbose", "0.0.0.0:6060", "1.01")
+	f.Add("-5", "65537", "", "WARN+2", "[::1]:0", "NaN")
+	f.Add("1e3", "0x100", "covering ", "ERROR", "localhost:6060", "-0")
+	f.Add("99999999999999999999", "256MB", "both", "-4", "example.com:80", "Inf")
+	f.Fuzz(func(t *testing.T, wsmax, cache, srcidx, level, pprof, threshold string) {
+		c := checkLoadConfig(t, configFuzzKeys2, wsmax, cache, srcidx, level, pprof, threshold)
+		if c == nil {
 			return
 		}
-		if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
-			c.Events.CleanupInterval <= 0 || c.Ingest.FPS <= 0 || c.Ingest.FPS > 60 || c.Ingest.Cooldown < 0 {
+		if c.API.WSMaxConns < 1 || c.Events.CacheMB < 8 || c.Events.CacheMB > 65536 ||
+			(c.Events.SourceIndex != "covering" && c.Events.SourceIndex != "keys") ||
+			c.Ingest.Threshold < 0 || c.Ingest.Threshold > 1 {
 			t.Fatalf("out-of-range config accepted: %+v", c)
 		}
-		if _, _, err := net.SplitHostPort(c.Addr()); err != nil {
-			t.Fatalf("listen address %q: %v", c.Addr(), err)
+		if a := c.Debug.PprofAddr; a != "" {
+			h, _, err := net.SplitHostPort(a)
+			if err != nil {
+				t.Fatalf("pprof address %q accepted: %v", a, err)
+			}
+			if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				t.Fatalf("non-loopback pprof address %q accepted", a)
+			}
 		}
 	})
+}
+
+// checkLoadConfig sets keys[i] to vals[i] (an empty value leaves it unset)
+// and loads. A refusal must be one line naming a SECUREVISION__ variable
+// (nil is returned); an accepted configuration must be in the documented
+// ranges of every setting, and is returned for the caller's checks.
+func checkLoadConfig(t *testing.T, keys []string, vals ...string) *Config {
+	t.Helper()
+	environ := map[string]string{}
+	for i, v := range vals {
+		if v != "" {
+			environ[keys[i]] = v
+		}
+	}
+	c, err := LoadConfig(environ)
+	if err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "\n") {
+			t.Fatalf("refusal spans lines: %q", msg)
+		}
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			if !strings.HasPrefix(ce.Var, "SECUREVISION__") {
+				t.Fatalf("refusal names no variable: %q", msg)
+			}
+		} else if !strings.Contains(msg, "SECUREVISION__") {
+			t.Fatalf("refusal names no variable: %q", msg)
+		}
+		return nil
+	}
+	if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
+		c.Events.CleanupInterval <= 0 || c.Ingest.FPS <= 0 || c.Ingest.FPS > 60 || c.Ingest.Cooldown < 0 {
+		t.Fatalf("out-of-range config accepted: %+v", c)
+	}
+	if _, _, err := net.SplitHostPort(c.Addr()); err != nil {
+		t.Fatalf("listen address %q: %v", c.Addr(), err)
+	}
+	return c
 }
