@@ -49,8 +49,10 @@ const (
 	maxInterned  = 256
 )
 
-// maxPooledBody bounds the body buffer a pooled decoder keeps: a rare
-// 8 MiB request does not pin 8 MiB per pooled decoder.
+// maxPooledBody bounds what a pooled decoder keeps: after a larger body
+// the decoder is not pooled, since its body buffer, fastjson's copy of the
+// body and its value cache all grew with it; a rare 8 MiB request does not
+// pin tens of MiB per pooled decoder.
 const maxPooledBody = 1 << 20
 
 // intern returns b as a string, shared with earlier equal strings.
@@ -79,10 +81,9 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 	d := decoders.Get().(*decoder)
 	defer func() {
 		d.verr = nil
-		if cap(d.body) > maxPooledBody {
-			d.body = nil
+		if cap(d.body) <= maxPooledBody {
+			decoders.Put(d)
 		}
-		decoders.Put(d)
 	}()
 	lr := &limitReader{r: r, n: MaxBodyBytes}
 	body, err := readAll(d.body[:0], lr)
