@@ -21,9 +21,12 @@
 // everything as ONE Pebble batch with Sync. It does not wait for the fsync
 // itself: Pebble's ApplyNoSyncWait makes the batch visible in the memtable
 // and the syncer goroutine waits for the WAL fsync (Batch.SyncWait), so the
-// writer builds the next batch while the previous one syncs. Requests are
-// answered, the committed watermark advanced and subscribers notified, in
-// log order, only after the fsync.
+// writer builds the next batch while the previous one syncs. While a batch
+// waits for its fsync, the writer yields once before draining, so that
+// appenders woken by the previous acknowledgements join the next batch
+// rather than trickling into small ones. Requests are answered, the
+// committed watermark advanced and subscribers notified, in log order, only
+// after the fsync.
 //
 // Readers never see past the committed watermark (LastID): a record that is
 // applied but not yet synced is invisible, so nothing read can be lost by a

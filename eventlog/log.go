@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -207,6 +208,9 @@ type Log struct {
 	sticky atomic.Pointer[error]
 	low    atomic.Uint64 // low-water id: every record < low is gone
 	last   atomic.Uint64 // committed (synced) watermark
+	// inflight counts batches applied and not yet synced (the writer adds,
+	// the syncer subtracts).
+	inflight atomic.Int32
 	// Writer-goroutine state.
 	next      uint64
 	createdMs int64
@@ -473,6 +477,15 @@ func (l *Log) writer() {
 				return
 			}
 		}
+		if r.exclusive == nil && l.inflight.Load() > 0 {
+			// A batch is still waiting for its fsync, and this one cannot
+			// be synced before that fsync ends: one scheduler pass lets
+			// the appenders the last acknowledgements woke enqueue too,
+			// so they share this batch instead of following in small
+			// ones (64 concurrent single appends: about +25%, see
+			// BenchmarkConcurrentSingleAppends).
+			runtime.Gosched()
+		}
 		batch = append(batch[:0], r)
 		size := reqSize(r)
 	drain:
@@ -620,6 +633,7 @@ func (l *Log) commit(reqs []*appendReq) {
 	}
 	l.next = id
 	l.createdMs = created
+	l.inflight.Add(1)
 	l.syncq <- p
 }
 
@@ -628,6 +642,7 @@ func (l *Log) syncer() {
 	defer close(l.syncerD)
 	for p := range l.syncq {
 		err := p.b.SyncWait()
+		l.inflight.Add(-1)
 		p.b.Close()
 		if err != nil {
 			err = l.fail(err)
