@@ -93,25 +93,10 @@ func BenchmarkRawPebble(b *testing.B) {
 func BenchmarkConcurrentSingleAppends(b *testing.B) {
 	l := openBench(b)
 	recs := benchRecords(1)
-	const workers = 64
-	b.ReportAllocs()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	per := b.N/workers + 1
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				if _, _, err := l.Append(context.Background(), recs); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(per*workers)/b.Elapsed().Seconds(), "events/s")
+	runConcurrent(b, func() error {
+		_, _, err := l.Append(context.Background(), recs)
+		return err
+	})
 }
 
 // BenchmarkRawPebbleConcurrentSingle is the baseline for the one above:
@@ -127,6 +112,17 @@ func BenchmarkRawPebbleConcurrentSingle(b *testing.B) {
 	}
 	defer db.Close()
 	var id atomic.Uint64
+	runConcurrent(b, func() error {
+		batch := db.NewBatch()
+		defer batch.Close()
+		_ = batch.Set(eventlog.LogKey(id.Add(1)), val, nil)
+		return batch.Commit(pebble.Sync)
+	})
+}
+
+// runConcurrent runs appendOne from 64 closed-loop goroutines, b.N calls
+// in all, and reports events/s.
+func runConcurrent(b *testing.B, appendOne func() error) {
 	const workers = 64
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -137,11 +133,7 @@ func BenchmarkRawPebbleConcurrentSingle(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				batch := db.NewBatch()
-				_ = batch.Set(eventlog.LogKey(id.Add(1)), val, nil)
-				err := batch.Commit(pebble.Sync)
-				batch.Close()
-				if err != nil {
+				if err := appendOne(); err != nil {
 					b.Error(err)
 					return
 				}
