@@ -40,7 +40,7 @@ type Config struct {
 		Sources      string        `env:"SOURCES" allowed:"name=url pairs separated by ;"`
 		FPS          float64       `env:"FPS" envDefault:"5" allowed:"a number > 0 and <= 60"`
 		GalleryDir   string        `env:"GALLERY_DIR" allowed:"a directory path"`
-		Threshold    float64       `env:"SIMILARITY_THRESHOLD" envDefault:"0" allowed:"a number from 0 to 1 (0: the recogniser's default)"`
+		Threshold    float64       `env:"SIMILARITY_THRESHOLD" envDefault:"0" allowed:"a number from 0 up to, not including, 1 (0: the recogniser's default)"`
 		Cooldown     time.Duration `env:"COOLDOWN" envDefault:"10s" allowed:"a Go duration >= 0 such as 10s"`
 		Whitelist    string        `env:"PLATE_WHITELIST" allowed:"a file path"`
 		Blacklist    string        `env:"PLATE_BLACKLIST" allowed:"a file path"`
@@ -105,7 +105,7 @@ func (c *Config) Validate(environ map[string]string) error {
 	switch {
 	case c.API.Port < 1 || c.API.Port > 65535:
 		return bad("Port", "out of range")
-	case strings.TrimSpace(c.API.Host) == "" || strings.ContainsAny(c.API.Host, " /"):
+	case !validHost(c.API.Host):
 		return bad("Host", "")
 	case c.API.RateLimit < 0:
 		return bad("RateLimit", "negative")
@@ -119,10 +119,14 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("SourceIndex", "")
 	case c.Events.CleanupInterval <= 0:
 		return bad("CleanupInterval", "must be positive")
-	case c.Ingest.FPS <= 0 || c.Ingest.FPS > 60:
+	// Written as !(in range) so that NaN, which every comparison rejects,
+	// is refused too.
+	case !(c.Ingest.FPS > 0 && c.Ingest.FPS <= 60):
 		return bad("FPS", "")
-	case c.Ingest.Threshold < 0 || c.Ingest.Threshold > 1:
+	case !(c.Ingest.Threshold >= 0 && c.Ingest.Threshold < 1):
 		return bad("Threshold", "")
+	case !namedLevel(c.LogLevel):
+		return bad("LogLevel", "")
 	case c.Ingest.Cooldown < 0:
 		return bad("Cooldown", "negative")
 	}
@@ -141,6 +145,35 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("DBURL", err.Error())
 	}
 	return nil
+}
+
+// validHost accepts an IP address (IPv6 without brackets) or a DNS name:
+// letters, digits, '-', '_' and dots, at most 253 bytes. Anything else
+// would make a listen address that net cannot parse.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// namedLevel reports whether l is one of the four levels the setting
+// allows; slog also parses offsets such as WARN+2.
+func namedLevel(l slog.Level) bool {
+	switch l {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+		return true
+	}
+	return false
 }
 
 // Addr is the listen address.

@@ -54,8 +54,13 @@ func FuzzLoadConfigMore(f *testing.F) {
 		}
 		if c.API.WSMaxConns < 1 || c.Events.CacheMB < 8 || c.Events.CacheMB > 65536 ||
 			(c.Events.SourceIndex != "covering" && c.Events.SourceIndex != "keys") ||
-			c.Ingest.Threshold < 0 || c.Ingest.Threshold > 1 {
+			!(c.Ingest.Threshold >= 0 && c.Ingest.Threshold < 1) {
 			t.Fatalf("out-of-range config accepted: %+v", c)
+		}
+		switch c.LogLevel.String() {
+		case "DEBUG", "INFO", "WARN", "ERROR":
+		default:
+			t.Fatalf("log level %s accepted", c.LogLevel)
 		}
 		if a := c.Debug.PprofAddr; a != "" {
 			h, _, err := net.SplitHostPort(a)
@@ -98,7 +103,7 @@ func checkLoadConfig(t *testing.T, keys []string, vals ...string) *Config {
 		return nil
 	}
 	if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
-		c.Events.CleanupInterval <= 0 || c.Ingest.FPS <= 0 || c.Ingest.FPS > 60 || c.Ingest.Cooldown < 0 {
+		c.Events.CleanupInterval <= 0 || !(c.Ingest.FPS > 0 && c.Ingest.FPS <= 60) || c.Ingest.Cooldown < 0 {
 		t.Fatalf("out-of-range config accepted: %+v", c)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr()); err != nil {
