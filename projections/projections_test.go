@@ -410,36 +410,43 @@ func TestRecentCountsRebuiltAtStart(t *testing.T) {
 	}
 }
 
-// TestVerifyCatchesPlantedInconsistencies plants one fault at a time.
+// TestVerifyCatchesPlantedInconsistencies plants one fault at a time and
+// checks that verify names it, without the false problems notWant lists.
 func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
-	plants := map[string]func(tx *eventlog.Tx) error{
-		"index entry without record": func(tx *eventlog.Tx) error {
+	plants := map[string]struct {
+		plant   func(tx *eventlog.Tx) error
+		want    string   // a problem reported contains it
+		notWant []string // no problem contains these
+	}{
+		"index entry without record": {func(tx *eventlog.Tx) error {
 			k := append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 3, 0xE7)
 			return tx.Set(k, nil)
-		},
-		"record without index entries": func(tx *eventlog.Tx) error {
+		}, "which is not in the log", nil},
+		"record without index entries": {func(tx *eventlog.Tx) error {
 			return tx.Delete(append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 0, 2))
-		},
-		"record below low-water": func(tx *eventlog.Tx) error {
+		}, "type index has 2 valid entries for 3 records", nil},
+		// Records 1 and 2 lie below the low-water id: that is the fault;
+		// their index entries and block summary still agree with them.
+		"record below low-water": {func(tx *eventlog.Tx) error {
 			return tx.Set([]byte("Mlow"), []byte{0, 0, 0, 0, 0, 0, 0, 3})
-		},
-		"source index copy differs from its record": func(tx *eventlog.Tx) error {
+		}, "below the low-water id 3", []string{"not in the log", "valid entries", "summary"}},
+		"source index copy differs from its record": {func(tx *eventlog.Tx) error {
 			v, err := tx.Get(eventlog.LogKey(2))
 			if err != nil {
 				return err
 			}
 			k := binary.BigEndian.AppendUint64([]byte{'I', 's', 'a', 0}, 2)
 			return tx.Set(k, []byte(strings.Replace(string(v), `"y"`, `"Y"`, 1)))
-		},
-		"json id disagrees with key": func(tx *eventlog.Tx) error {
+		}, "source index entry", nil},
+		"json id disagrees with key": {func(tx *eventlog.Tx) error {
 			v, err := tx.Get(eventlog.LogKey(1))
 			if err != nil {
 				return err
 			}
 			return tx.Set(eventlog.LogKey(1), []byte(strings.Replace(string(v), `{"id":1,`, `{"id":7,`, 1)))
-		},
+		}, `does not start with {"id":1,`, nil},
 	}
-	for name, plant := range plants {
+	for name, tc := range plants {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			s, err := storetest.OpenErr(dir, storetest.Options{})
@@ -449,7 +456,7 @@ func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
 			now := time.Now().UnixMilli()
 			s.Append(t, storetest.Face("a", now, "x"), storetest.Face("a", now, "y"), storetest.Face("a", now, "z"))
 			verifyClean(t, s.Log)
-			if err := s.Log.Update(context.Background(), plant); err != nil {
+			if err := s.Log.Update(context.Background(), tc.plant); err != nil {
 				t.Fatal(err)
 			}
 			s.Log.Close()
@@ -465,7 +472,18 @@ func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
 			if len(rep.Problems) == 0 {
 				t.Fatal("verify found nothing")
 			}
-			t.Logf("verify: %s", rep.Problems[0])
+			found := false
+			for _, p := range rep.Problems {
+				found = found || strings.Contains(p, tc.want)
+				for _, bad := range tc.notWant {
+					if strings.Contains(p, bad) {
+						t.Errorf("false problem %q (all: %q)", p, rep.Problems)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("no problem mentions %q: %q", tc.want, rep.Problems)
+			}
 		})
 	}
 }
