@@ -24,7 +24,8 @@ import (
 // never copied as raw text.
 var decoders = sync.Pool{New: func() any { return &decoder{strs: map[string]string{}} }}
 
-// decoder is the reusable state of one Decode call: fastjson's parser, a
+// decoder is the reusable state of one Decode call: the body buffer,
+// fastjson's parser (with its copy of the body and its value cache), a
 // scratch buffer for number text and an intern table for repeated short
 // strings. Pooled, so that decoding allocates only what the events keep.
 type decoder struct {
@@ -49,11 +50,26 @@ const (
 	maxInterned  = 256
 )
 
-// maxPooledBody bounds what a pooled decoder keeps: after a larger body
-// the decoder is not pooled, since its body buffer, fastjson's copy of the
-// body and its value cache all grew with it; a rare 8 MiB request does not
-// pin tens of MiB per pooled decoder.
-const maxPooledBody = 1 << 20
+// A decoder goes back to the pool only after a body of at most
+// maxPooledBody bytes and maxPooledValues JSON values: its body buffer and
+// fastjson's copy grow with the bytes, fastjson's value cache (about 100
+// bytes per value, kept across parses) with the values. A pooled decoder
+// thus holds at most about 9 MiB; a 1000-event batch has about 20k values.
+const (
+	maxPooledBody   = 1 << 20
+	maxPooledValues = 1 << 16
+)
+
+// poolable reports whether a decoder that parsed body may be pooled. Every
+// JSON value but the first follows a ',', ':' or '['; counting those bytes
+// (inside strings too) bounds the values from above, at memory speed.
+func poolable(body []byte) bool {
+	if len(body) > maxPooledBody {
+		return false
+	}
+	n := 1 + bytes.Count(body, []byte{','}) + bytes.Count(body, []byte{':'}) + bytes.Count(body, []byte{'['})
+	return n <= maxPooledValues
+}
 
 // intern returns b as a string, shared with earlier equal strings.
 func (d *decoder) intern(b []byte) string {
@@ -81,7 +97,7 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 	d := decoders.Get().(*decoder)
 	defer func() {
 		d.verr = nil
-		if cap(d.body) <= maxPooledBody {
+		if poolable(d.body) {
 			decoders.Put(d)
 		}
 	}()
@@ -226,8 +242,8 @@ func (l *limitReader) Read(p []byte) (int, error) {
 
 func (l *limitReader) exceeded() bool { return l.over }
 
-// decodeItem decodes one event object. Field-level problems go to verr;
-// ok is false when the item is not an object.
+// item decodes one event object. Field-level problems go to d.verr; ok is
+// false when the item is not an object.
 func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 	verr := d.verr
 	obj, err := v.Object()

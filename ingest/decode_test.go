@@ -73,3 +73,21 @@ func TestInternTableIsBounded(t *testing.T) {
 		t.Fatal("a repeated string was not interned")
 	}
 }
+
+// A decoder is pooled after ordinary batches, not after bodies whose value
+// count (fastjson's cache) or size would stay pinned in the pool.
+func TestPoolableBounds(t *testing.T) {
+	ev := `{"type":"face_match","ts_ms":1704067200000,"frame_source_id":"camera_front_door","payload":{"person_name":"John Doe","similarity":0.92,"bbox":[100,150,250,300],"embedding_distance":0.35}}`
+	batch := []byte("[" + strings.Repeat(ev+",", 999) + ev + "]")
+	if !poolable(batch) {
+		t.Errorf("a 1000-event batch (%d bytes) is not poolable", len(batch))
+	}
+	dense := []byte("[" + strings.Repeat("0,", maxPooledValues) + "0]")
+	if poolable(dense) {
+		t.Errorf("%d values in %d bytes are poolable", maxPooledValues+1, len(dense))
+	}
+	big := []byte(`"` + strings.Repeat("x", maxPooledBody) + `"`)
+	if poolable(big) {
+		t.Errorf("a %d-byte body is poolable", len(big))
+	}
+}
