@@ -39,6 +39,28 @@ func query(t *testing.T, v *projections.View, q projections.Query) ([]ev, projec
 	return out, pg
 }
 
+// allPages follows q's cursor through every page and returns the events
+// in page order.
+func allPages(t *testing.T, v *projections.View, q projections.Query) []ev {
+	t.Helper()
+	var out []ev
+	for pages := 0; ; pages++ {
+		es, pg := query(t, v, q)
+		out = append(out, es...)
+		if !pg.More {
+			return out
+		}
+		if q.Asc {
+			q.After = pg.Cursor
+		} else {
+			q.Before = pg.Cursor
+		}
+		if pages > 10000 {
+			t.Fatal("pagination does not end")
+		}
+	}
+}
+
 func ids(es []ev) []uint64 {
 	out := make([]uint64, len(es))
 	for i, e := range es {
@@ -141,28 +163,13 @@ func TestQueryMatchesBruteForce(t *testing.T) {
 					}
 				}
 				// Walk all pages with the cursor.
-				var got []uint64
-				qq := q
-				for pages := 0; ; pages++ {
-					es, pg := query(t, s.View, qq)
-					for _, e := range es {
-						if e.ID < 1 || e.ID > uint64(len(all)) || e != all[e.ID-1] {
-							t.Fatalf("event %+v, stored as %+v", e, all[min(max(e.ID, 1), uint64(len(all)))-1])
-						}
-					}
-					got = append(got, ids(es)...)
-					if !pg.More {
-						break
-					}
-					if q.Asc {
-						qq.After = pg.Cursor
-					} else {
-						qq.Before = pg.Cursor
-					}
-					if pages > 10000 {
-						t.Fatal("pagination does not end")
+				es := allPages(t, s.View, q)
+				for _, e := range es {
+					if e.ID < 1 || e.ID > uint64(len(all)) || e != all[e.ID-1] {
+						t.Fatalf("event %+v, stored as %+v", e, all[min(max(e.ID, 1), uint64(len(all)))-1])
 					}
 				}
+				got := ids(es)
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Fatalf("got %d ids, want %d\n got %v\nwant %v", len(got), len(want), head(got), head(want))
 				}
@@ -306,25 +313,13 @@ func TestRetentionDeletesLateEvents(t *testing.T) {
 	for _, q := range []projections.Query{
 		{Limit: 1000, Asc: true}, {Limit: 1000, HasUntil: true, Until: cutoff}, {Limit: 1000, Source: "cam-3"}, {Limit: 1000, Type: projections.TypeFace},
 	} {
-		total := 0
-		for {
-			es, pg := query(t, s.View, q)
-			for _, e := range es {
-				if e.TsMs < cutoff {
-					t.Fatalf("query %+v returned expired event %d", q, e.ID)
-				}
-			}
-			total += len(es)
-			if !pg.More {
-				break
-			}
-			if q.Asc {
-				q.After = pg.Cursor
-			} else {
-				q.Before = pg.Cursor
+		es := allPages(t, s.View, q)
+		for _, e := range es {
+			if e.TsMs < cutoff {
+				t.Fatalf("query %+v returned expired event %d", q, e.ID)
 			}
 		}
-		if q.Source == "" && q.Type != 0 && total != wantLive {
+		if total := len(es); q.Source == "" && q.Type != 0 && total != wantLive {
 			t.Fatalf("%d face events remain, want %d", total, wantLive)
 		}
 	}
