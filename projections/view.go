@@ -239,11 +239,11 @@ func init() {
 
 // Index implements eventlog.Indexer. It runs on the writer goroutine and
 // only collects the entry: Finish updates the block summaries and writes
-// the index keys, sorted: Pebble inserts a batch into its memtable skiplist in batch order
-// and reuses the previous insert's position, so keys in order cost a few
-// comparisons each while keys interleaved across four families (log, type,
-// time, source) each cost a full skiplist search — a third of the server's
-// CPU under batch ingest before this change.
+// the index keys, sorted. Pebble inserts a batch into its memtable skiplist
+// in batch order and reuses the previous insert's position, so keys in
+// order cost a few comparisons each, while keys interleaved across four
+// families (log, type, time, source) each cost a full skiplist search: a
+// third of the server's CPU under batch ingest when they were interleaved.
 func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
 	pe := pendingEntry{id: e.ID, ts: e.TsMs, src: e.Source, typ: e.Type, val: e.Value}
 	if v.keysOnly {
@@ -264,11 +264,12 @@ type pendingEntry struct {
 
 // Finish implements eventlog.Indexer: it updates the batch's block
 // summaries under one lock, then writes the index keys in key order,
-// family by family ('s' < 't' < 'y'), then the touched summaries. Index saw the entries in id order, so the source and type
-// families only need their entries grouped by source or type, keeping
-// that order (a counting sort); the time family is sorted by (ts_ms, id),
-// which is nearly the arrival order. Comparing fields orders the entries
-// exactly as their encoded keys (see the key layout).
+// family by family ('s' < 't' < 'y'), then the touched summaries. Index
+// saw the entries in id order, so the source and type families only need
+// their entries grouped by source or type, keeping that order
+// (groupStable); the time family is sorted by (ts_ms, id), which is nearly
+// the arrival order. Comparing fields orders the entries exactly as their
+// encoded keys (see the key layout).
 func (v *View) Finish(w eventlog.Writer) error {
 	p := v.pending
 	fb := &v.finishBuf
@@ -312,20 +313,8 @@ func (v *View) Finish(w eventlog.Writer) error {
 	for g, name := range fb.names {
 		fb.srcGroup[name] = g
 	}
-	fb.counts = slices.Grow(fb.counts[:0], len(fb.names)+1)[:len(fb.names)+1]
-	clear(fb.counts)
 	fb.order = slices.Grow(fb.order[:0], len(p))[:len(p)]
-	for i := range p {
-		fb.counts[fb.srcGroup[p[i].src]+1]++
-	}
-	for g := 1; g < len(fb.counts); g++ {
-		fb.counts[g] += fb.counts[g-1]
-	}
-	for i := range p {
-		g := fb.srcGroup[p[i].src]
-		fb.order[fb.counts[g]] = int32(i)
-		fb.counts[g]++
-	}
+	fb.counts = groupStable(fb.order, fb.counts, len(fb.names), func(i int) int { return fb.srcGroup[p[i].src] })
 	for _, i := range fb.order {
 		k = appendSourceKey(k[:0], p[i].src, p[i].id)
 		if err := w.Set(k, p[i].val); err != nil {
@@ -338,7 +327,7 @@ func (v *View) Finish(w eventlog.Writer) error {
 	for i := range fb.order {
 		fb.order[i] = int32(i)
 	}
-	if !slices.IsSortedFunc(p, func(a, b pendingEntry) int { return cmp.Compare(a.ts, b.ts) }) {
+	if !slices.IsSortedFunc(p, func(a, b pendingEntry) int { return cmp.Compare(uint64(a.ts), uint64(b.ts)) }) {
 		slices.SortStableFunc(fb.order, func(a, b int32) int {
 			return cmp.Compare(uint64(p[a].ts), uint64(p[b].ts))
 		})
@@ -349,19 +338,8 @@ func (v *View) Finish(w eventlog.Writer) error {
 			return err
 		}
 	}
-	// Type: a counting sort on the type byte, stable, so ids stay in order.
-	var counts [257]int32
-	for i := range p {
-		counts[int(p[i].typ)+1]++
-	}
-	for t := 1; t < len(counts); t++ {
-		counts[t] += counts[t-1]
-	}
-	for i := range p {
-		t := p[i].typ
-		fb.order[counts[t]] = int32(i)
-		counts[t]++
-	}
+	// Type: grouped by the type byte, ids in order within a type.
+	fb.counts = groupStable(fb.order, fb.counts, 256, func(i int) int { return int(p[i].typ) })
 	for _, i := range fb.order {
 		k = appendTypeKey(k[:0], p[i].typ, p[i].id)
 		if err := w.Set(k, nil); err != nil {
@@ -374,6 +352,27 @@ func (v *View) Finish(w eventlog.Writer) error {
 		}
 	}
 	return nil
+}
+
+// groupStable fills order with the indexes 0..len(order)-1 grouped by
+// group(i) (0 <= group(i) < groups, groups in increasing order), keeping
+// index order within a group: a counting sort. counts is reused scratch;
+// the grown slice is returned.
+func groupStable(order, counts []int32, groups int, group func(i int) int) []int32 {
+	counts = slices.Grow(counts[:0], groups+1)[:groups+1]
+	clear(counts)
+	for i := range order {
+		counts[group(i)+1]++
+	}
+	for g := 1; g < len(counts); g++ {
+		counts[g] += counts[g-1]
+	}
+	for i := range order {
+		g := group(i)
+		order[counts[g]] = int32(i)
+		counts[g]++
+	}
+	return counts
 }
 
 // zoneLocked returns the summary of block b, growing the map as needed. It
