@@ -91,8 +91,9 @@
 //
 // A batch whose entries all fail a client's filters is not queued while
 // the client's queue is empty (behind queued batches it is queued, and the
-// writer filters it): Publish records it as a skipped range (contiguous with the previous one) that the
-// writer applies as an empty batch, so idle filtered clients are not woken.
+// writer filters it): Publish records it as a skipped range (contiguous
+// with the previous one) that the writer applies as an empty batch, so
+// idle filtered clients are not woken.
 //
 // # Writes
 //
