@@ -18,6 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/internal/storetest"
 )
@@ -268,8 +271,8 @@ func (s *Server) GetJSON(ctx context.Context, path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
-// Metric reads one unlabelled sample from /metrics (Prometheus text
-// format).
+// Metric reads one unlabelled gauge or counter from /metrics, parsed with
+// Prometheus's own text-format parser.
 func (s *Server) Metric(ctx context.Context, name string) (float64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/metrics", nil)
 	if err != nil {
@@ -280,17 +283,23 @@ func (s *Server) Metric(ctx context.Context, name string) (float64, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("bench: parse /metrics: %w", err)
+	}
+	if mf := mfs[name]; mf != nil && len(mf.GetMetric()) == 1 {
+		m := mf.GetMetric()[0]
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), nil
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), nil
+		case m.Untyped != nil:
+			return m.GetUntyped().GetValue(), nil
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("bench: /metrics has no sample %s", name)
+	return 0, fmt.Errorf("bench: /metrics has no single gauge or counter %s", name)
 }
 
 // WaitCompactions polls /metrics until Pebble has run no compaction for

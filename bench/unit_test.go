@@ -124,3 +124,22 @@ func TestGoRunner(t *testing.T) {
 		t.Fatal("non-loopback target accepted")
 	}
 }
+
+// Metric and WaitCompactions read the real server's /metrics.
+func TestServerMetric(t *testing.T) {
+	ctx := context.Background()
+	srv, err := StartServer(ctx, ServerOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(ctx)
+	if v, err := srv.Metric(ctx, "securevision_pebble_compactions_in_progress"); err != nil || v < 0 {
+		t.Fatalf("compactions in progress: %v, %v", v, err)
+	}
+	if _, err := srv.Metric(ctx, "securevision_no_such_metric"); err == nil {
+		t.Fatal("a missing metric was read")
+	}
+	if _, settled, err := srv.WaitCompactions(ctx, 500*time.Millisecond, 10*time.Second); err != nil || !settled {
+		t.Fatalf("an empty store did not settle: %v", err)
+	}
+}
