@@ -117,15 +117,10 @@ func runIngest(e *env, s *bench.Section) error {
 			results[i] = append(results[i], o)
 		}
 	}
-	median := func(os []outcome) outcome {
-		sorted := slices.Clone(os)
-		slices.SortFunc(sorted, func(a, b outcome) int { return cmp.Compare(a.acked, b.acked) })
-		return sorted[(len(sorted)-1)/2]
-	}
 	t := bench.Table{Header: []string{"run", "connections", "events/request", "requests/s", "events/s (acked)", "events/s of each round",
 		"events/s (server last_id delta)", "WAL bytes/event", "p50", "p99", "errors + non-2xx"}}
 	for i, r := range runs {
-		m := median(results[i])
+		m := medianBy(results[i], func(o outcome) float64 { return o.acked })
 		var each []string
 		for _, o := range results[i] {
 			each = append(each, bench.FormatRate(o.acked))
@@ -144,13 +139,9 @@ func runIngest(e *env, s *bench.Section) error {
 			}
 		}
 	}
-	var ratios []float64
-	for i := range results[0] {
-		ratios = append(ratios, results[0][i].acked/results[1][i].acked)
-	}
-	slices.Sort(ratios)
+	covering := medianRatio(results[0], results[1], func(o outcome) float64 { return o.acked })
 	s.Notes = append(s.Notes, fmt.Sprintf("With the covering source index (default), batch ingest runs at %.0f%% of the keys-only rate "+
-		"(median of the same-round ratios).", 100*ratios[len(ratios)/2]))
+		"(median of the same-round ratios).", 100*covering))
 	s.Tables = append(s.Tables, t)
 	s.Text = append(s.Text, fmt.Sprintf("The two batch runs alternate for %d rounds; a row is the median run by acked events/s. ", e.cfg.rounds)+
 		"Each run starts the server on a fresh, empty store. Bodies are realistic generated events "+
@@ -297,7 +288,7 @@ func runQuery(e *env, s *bench.Section) error {
 	}
 	for i, ep := range eps {
 		ep.runs = runs[i]
-		ep.res = medianRun(runs[i])
+		ep.res = medianBy(runs[i], rps)
 	}
 	if err := e.stopServer(srv); err != nil {
 		return err
@@ -306,14 +297,7 @@ func runQuery(e *env, s *bench.Section) error {
 		return eps[slices.IndexFunc(eps, func(ep *endpoint) bool { return ep.name == n })]
 	}
 	// ratio is the median over rounds of a's req/s over b's.
-	ratio := func(a, b *endpoint) float64 {
-		r := make([]float64, len(a.runs))
-		for i := range a.runs {
-			r[i] = a.runs[i].RPS / b.runs[i].RPS
-		}
-		slices.Sort(r)
-		return r[len(r)/2]
-	}
+	ratio := func(a, b *endpoint) float64 { return medianRatio(a.runs, b.runs, rps) }
 	t := bench.Table{Header: append(slices.Clone(loadHeader), "req/s of each round", "req/s vs events_100 (median of rounds)")}
 	baseEp := byName("events_100")
 	base := baseEp.res
@@ -360,13 +344,25 @@ func runQuery(e *env, s *bench.Section) error {
 	return nil
 }
 
-// medianRun is the run with the median req/s (the lower middle one of an
-// even count).
-func medianRun(runs []bench.LoadResult) bench.LoadResult {
-	sorted := slices.Clone(runs)
-	slices.SortFunc(sorted, func(a, b bench.LoadResult) int { return cmp.Compare(a.RPS, b.RPS) })
+// medianBy returns the element of xs with the median key (the lower
+// middle one of an even count). xs is not reordered.
+func medianBy[T any](xs []T, key func(T) float64) T {
+	sorted := slices.Clone(xs)
+	slices.SortFunc(sorted, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 	return sorted[(len(sorted)-1)/2]
 }
+
+// medianRatio is the median over rounds i of key(a[i]) / key(b[i]): runs
+// of the same round met the same machine load.
+func medianRatio[T any](a, b []T, key func(T) float64) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = key(a[i]) / key(b[i])
+	}
+	return medianBy(r, func(f float64) float64 { return f })
+}
+
+func rps(r bench.LoadResult) float64 { return r.RPS }
 
 // runRestart: time from exec to the first 200 from /health on the query
 // store, with the server's own account of the projections load.
