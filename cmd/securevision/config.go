@@ -12,6 +12,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/ingest/vision"
 )
 
 // Config is the service configuration (CONTRACT §2), read from the
@@ -120,8 +121,9 @@ func (c *Config) Validate(environ map[string]string) error {
 	case c.Events.CleanupInterval <= 0:
 		return bad("CleanupInterval", "must be positive")
 	// Written as !(in range) so that NaN, which every comparison rejects,
-	// is refused too.
-	case !(c.Ingest.FPS > 0 && c.Ingest.FPS <= 60):
+	// is refused too. The ranges are the pipeline's (vision.Options
+	// Validate), checked here so that the refusal names the variable.
+	case !(c.Ingest.FPS > 0 && c.Ingest.FPS <= vision.MaxFPS):
 		return bad("FPS", "")
 	case !(c.Ingest.Threshold >= 0 && c.Ingest.Threshold < 1):
 		return bad("Threshold", "")
