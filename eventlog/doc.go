@@ -28,6 +28,13 @@
 // committed watermark advanced and subscribers notified, in log order, only
 // after the fsync.
 //
+// Buffers: Append copies its records into one slab per group commit and
+// keeps no reference to the caller's memory once it returns. The slab is
+// never reused (subscribers keep its entries), but the Pebble batch is:
+// after the fsync the syncer resets a batch of at most reuseBatchBytes and
+// hands it back to the writer through a small channel. Only the goroutine
+// holding a batch touches it (writer, then syncer, then writer).
+//
 // Readers never see past the committed watermark (LastID): a record that is
 // applied but not yet synced is invisible, so nothing read can be lost by a
 // crash. A failed apply or sync is sticky: every later Append and Update
