@@ -43,7 +43,8 @@ const syncDepth = 4
 // that was 30% of the server's allocations and a GC cycle every 45 ms.
 // The bound is far below Pebble's large-batch threshold (half a memtable),
 // past which a committed batch's buffer is referenced by the memtable queue
-// and must never be reused.
+// and must never be reused. With at most syncDepth+1 spares, reuse keeps
+// at most 20 MiB.
 const reuseBatchBytes = 4 << 20
 
 // recordOverhead is the stored bytes of a record beyond its source, Head

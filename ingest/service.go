@@ -93,10 +93,12 @@ func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error
 	// One buffer for every record's JSON parts, reused across requests:
 	// Append copies what it stores and keeps neither after it returns.
 	sc := appendScratchPool.Get().(*appendScratch)
-	defer sc.release()
 	buf := slices.Grow(sc.buf[:0], size)
 	recs := slices.Grow(sc.recs[:0], len(evs))[:len(evs)]
-	defer func() { sc.buf, sc.recs = buf, recs }()
+	defer func() {
+		sc.buf, sc.recs = buf, recs // keep what grew
+		sc.release()
+	}()
 	var faces, plates int
 	for i := range evs {
 		ev := &evs[i]
