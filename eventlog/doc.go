@@ -64,8 +64,11 @@
 //	                              indexes), so a flushed memtable of the log
 //	                              alone does not overlap older tables and
 //	                              Pebble moves it down instead of rewriting
-//	                              it; a deletion may remove the newest
-//	                              records, which is why it persists Mnext.
+//	                              it (with projections' index keys in the
+//	                              same memtable its tables span 'I'..'Z' and
+//	                              are compacted anyway); a deletion may
+//	                              remove the newest records, which is why it
+//	                              persists Mnext.
 //	'I' ...                    -> index families owned by package projections
 //	                              (see projections/doc.go), written in the same
 //	                              batch as their records

@@ -313,9 +313,10 @@ func TestOnlyEventlogImportsPebble(t *testing.T) {
 // TestReusedBuffersKeepStoredRecordsIntact appends from writers that
 // overwrite their record buffers as soon as Append returns (as ingest's
 // pool does), in group commits small enough for the writer to reuse Pebble
-// batches and some too large to, then checks every stored record and the
-// covering index: a batch reused too early, or a record aliasing its
-// caller's buffer, shows up as a record with another's bytes.
+// batches and some too large to, then checks every stored record, every
+// published entry and the covering index: an entry or record that aliases
+// its caller's buffer shows up with '#' bytes or another record's marker,
+// and records committed through reused batches must read back whole.
 func TestReusedBuffersKeepStoredRecordsIntact(t *testing.T) {
 	s := storetest.Open(t, storetest.Options{})
 	var mu sync.Mutex

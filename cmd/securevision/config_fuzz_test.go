@@ -5,6 +5,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/securevision/events/ingest/vision"
 )
 
 // configFuzzKeys are the variables FuzzLoadConfig sets, in argument order.
@@ -103,7 +105,7 @@ func checkLoadConfig(t *testing.T, keys []string, vals ...string) *Config {
 		return nil
 	}
 	if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
-		c.Events.CleanupInterval <= 0 || !(c.Ingest.FPS > 0 && c.Ingest.FPS <= 60) || c.Ingest.Cooldown < 0 {
+		c.Events.CleanupInterval <= 0 || !(c.Ingest.FPS > 0 && c.Ingest.FPS <= vision.MaxFPS) || c.Ingest.Cooldown < 0 {
 		t.Fatalf("out-of-range config accepted: %+v", c)
 	}
 	if _, _, err := net.SplitHostPort(c.Addr()); err != nil {
