@@ -72,7 +72,7 @@ func plot(path string, s []sample) error {
 	}
 	panel(pad, "memory (MB)", []ser{
 		{"rss MB", color.RGBA{200, 30, 30, 255}, func(x sample) float64 { return x.RSSMB }},
-		{"go heap MB", color.RGBA{200, 120, 0, 255}, func(x sample) float64 { return x.HeapMB }},
+		{"go heap MB (live)", color.RGBA{200, 120, 0, 255}, func(x sample) float64 { return x.HeapMB }},
 	})
 	panel(h/2+pad/2, "p99 latency (ms)", []ser{
 		{"ingest p99", color.RGBA{30, 30, 200, 255}, func(x sample) float64 { return x.IngestP99 }},
