@@ -44,7 +44,7 @@
 // append interleaves): retention uses it so that what it computes from the
 // indexes is still true when its deletions commit.
 //
-// # Key layout (format version 1)
+// # Key layout (format version 2)
 //
 // All keys share one Pebble keyspace; the first byte names the family.
 // Integers are big-endian so that byte order is numeric order.
@@ -52,7 +52,7 @@
 //	'L' id:u64                 -> record: hdr | canonical JSON
 //	'P' id:u64                 -> snapshot blob (JPEG), only if present
 //	'M' name                   -> metadata:
-//	    "Mversion"             -> u64 format version (1)
+//	    "Mversion"             -> u64 format version (2; 1 is read too)
 //	    "Mlow"                 -> u64 low-water id: no record below it exists
 //	                              and no reader seeks below it (range
 //	                              tombstones make such seeks slow)
@@ -74,12 +74,21 @@
 //	                              batch as their records
 //	'Z' ...                    -> per-block summaries owned by projections
 //
-// The record header (hdr) is:
+// The record header (hdr) is, in format version 2:
 //
-//	+--------+--------+-------------+--------+---------------+
-//	| ver=1  | type   | ts_ms (u64) | srclen | source bytes  |  then JSON
-//	| 1 byte | 1 byte | 8 bytes     | 1 byte | srclen bytes  |
-//	+--------+--------+-------------+--------+---------------+
+//	+--------+--------+-------------+---------+---------------+
+//	| ver=2  | type   | ts_ms (u64) | srclen  | source bytes  |  then JSON
+//	| 1 byte | 1 byte | 8 bytes     | 2 bytes | srclen bytes  |
+//	+--------+--------+-------------+---------+---------------+
+//
+// srclen is big-endian; Append refuses a source longer than it can hold
+// (MaxSourceBytes) instead of truncating the length. Format version 1 had
+// a one-byte srclen (header ver=1), which silently wrapped for sources of
+// 256 bytes or more: 128 characters of a multi-byte script are up to 512
+// bytes. Such records were corrupt when written; every other version 1
+// record is read as it is, since SplitValue dispatches on the header's
+// ver byte, and a store opened for writing is marked version 2 so that an
+// older binary refuses it.
 //
 // The JSON is stored once, in its final form:
 //

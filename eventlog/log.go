@@ -49,7 +49,7 @@ const reuseBatchBytes = 4 << 20
 
 // recordOverhead is the stored bytes of a record beyond its source, Head
 // and Tail: header, id, created_at and punctuation.
-const recordOverhead = 11 + 20 + 44 + 8
+const recordOverhead = hdrV2Len + 20 + 44 + 8
 
 // Record is one event handed to Append. Head holds the JSON members that
 // come after "id" and before "created_at", Tail those after "created_at",
@@ -319,10 +319,13 @@ func (l *Log) load() error {
 	if err != nil {
 		return fmt.Errorf("eventlog: read version: %w", err)
 	}
-	if ok && ver != FormatVersion {
-		return fmt.Errorf("eventlog: store format version %d, this binary reads %d", ver, FormatVersion)
+	if ok && ver != FormatVersion && ver != 1 {
+		return fmt.Errorf("eventlog: store format version %d, this binary reads 1 and %d", ver, FormatVersion)
 	}
-	if !ok && !l.opts.ReadOnly {
+	// A version 1 store is marked version 2 before anything is appended:
+	// a binary that reads only version 1 then refuses the store instead of
+	// finding records it cannot decode.
+	if ver != FormatVersion && !l.opts.ReadOnly {
 		if err := l.db.Set(keyVersion, u64Bytes(FormatVersion), pebble.Sync); err != nil {
 			return fmt.Errorf("eventlog: write version: %w", err)
 		}
@@ -436,6 +439,11 @@ func (l *Log) LastID() uint64 { return l.last.Load() }
 func (l *Log) Append(ctx context.Context, recs []Record) (first, last uint64, err error) {
 	if len(recs) == 0 {
 		return 0, 0, ErrEmpty
+	}
+	for i := range recs {
+		if len(recs[i].Source) > MaxSourceBytes {
+			return 0, 0, fmt.Errorf("%w: record %d has %d bytes", ErrSourceTooLong, i, len(recs[i].Source))
+		}
 	}
 	r := &appendReq{recs: recs, done: make(chan appendResp, 1)}
 	if err := l.enqueue(ctx, r); err != nil {

@@ -3,6 +3,9 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/securevision/events/eventlog"
 )
 
 // Event types accepted by the service (CONTRACT §3).
@@ -32,6 +35,11 @@ const (
 	// MaxSnapshotBytes caps a decoded snapshot JPEG (CONTRACT §7).
 	MaxSnapshotBytes = 1 << 20
 )
+
+// MaxSourceLen counts characters; the log's record header counts bytes.
+// This fails to compile if the longest valid source (every character at
+// its longest UTF-8 encoding) could not be stored.
+var _ [eventlog.MaxSourceBytes - MaxSourceLen*utf8.UTFMax]struct{}
 
 // BBox is [x1, y1, x2, y2] in frame pixels.
 type BBox [4]float64
