@@ -14,14 +14,14 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// The decoder parses with github.com/valyala/fastjson: one pass over the
-// body into a reusable DOM that keeps object key order, with no reflection.
+// The decoder parses with github.com/valyala/fastjson: one item at a time
+// into a reusable DOM that keeps object key order, with no reflection.
 // encoding/json needed two passes (map[string]json.RawMessage, then each
-// field) and about 70 allocations per event, which capped HTTP ingest near
-// 70k events/s per core. fastjson is lenient where JSON is strict (NaN,
-// Infinity, raw control characters in strings), so every number is checked
-// against the JSON grammar here, and strings are re-encoded by appendString,
-// never copied as raw text.
+// field) and about 70 allocations per event. fastjson is lenient where
+// JSON is strict (leading zeros, raw control characters in strings), so
+// the scanner (scan.go) checks the body against the grammar first and
+// finds the items; strings are re-encoded by appendString, never copied
+// as raw text, and duplicate keys keep their last value (visitLast).
 var decoders = sync.Pool{New: func() any { return &decoder{strs: map[string]string{}} }}
 
 // decoder is the reusable state of one Decode call: the body buffer,
@@ -36,6 +36,8 @@ type decoder struct {
 	// refers to it and it is reused by the next request.
 	body []byte
 	num  []byte
+	// spans are the items the scanner found in the body.
+	spans []span
 	// strs interns short strings (camera ids, watchlist names, regions):
 	// a batch repeats them for most of its events, and each would
 	// otherwise be a separate allocation.
@@ -131,6 +133,22 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 		}
 		evs = append(evs, ev)
 	}
+	// Each item is parsed on its own, after the scanner has checked the
+	// body and counted the item's values (see scan.go).
+	parseItem := func(b []byte, sp span, p path) {
+		if sp.values > maxItemValues {
+			verr.at(p, "too_long", fmt.Sprintf("an event has at most %d JSON values", maxItemValues))
+			evs = append(evs, Event{})
+			return
+		}
+		v, err := parser.ParseBytes(b[sp.start:sp.end])
+		if err != nil { // the scanner let through what fastjson refuses
+			verr.at(p, "json_invalid", "JSON decode error: "+err.Error())
+			evs = append(evs, Event{})
+			return
+		}
+		add(v, p)
+	}
 	if ndjson {
 		n := 0
 		for rest := body; len(rest) > 0; {
@@ -149,42 +167,42 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 			}
 			item := path{item: n}
 			n++
-			v, err := parser.ParseBytes(line)
+			sp, err := scanLine(line)
 			if err != nil {
 				verr.at(item, "json_invalid", "JSON decode error: "+err.Error())
 				evs = append(evs, Event{})
 				continue
 			}
-			add(v, item)
+			parseItem(line, sp, item)
 		}
 		if n == 0 {
 			verr.add([]any{"body"}, "missing", "Field required")
 		}
 	} else {
-		body = bytes.TrimSpace(body)
-		if len(body) == 0 {
+		if len(bytes.TrimSpace(body)) == 0 {
 			verr.add([]any{"body"}, "missing", "Field required")
 			return nil, &verr
 		}
-		v, err := parser.ParseBytes(body)
+		spans, array, err := scanBody(body, d.spans[:0])
+		d.spans = spans
+		var tooLarge *TooLargeError
+		if errors.As(err, &tooLarge) {
+			return nil, tooLarge
+		}
 		if err != nil {
 			verr.add([]any{"body"}, "json_invalid", "JSON decode error: "+err.Error())
 			return nil, &verr
 		}
-		if v.Type() == fastjson.TypeArray {
-			items, _ := v.Array()
-			if len(items) > MaxItems {
-				return nil, &TooLargeError{Msg: fmt.Sprintf("%d items in one request, the limit is %d", len(items), MaxItems)}
-			}
-			if len(items) == 0 {
+		if array {
+			if len(spans) == 0 {
 				verr.add([]any{"body"}, "too_short", "List should have at least 1 item after validation, not 0")
 			}
-			evs = make([]Event, 0, len(items))
-			for i, it := range items {
-				add(it, path{item: i})
+			evs = make([]Event, 0, len(spans))
+			for i, sp := range spans {
+				parseItem(body, sp, path{item: i})
 			}
 		} else {
-			add(v, path{item: -1})
+			parseItem(body, spans[0], path{item: -1})
 		}
 	}
 	if len(verr.Errors) > 0 {
@@ -253,7 +271,7 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 	}
 	var payload *fastjson.Value
 	var seenType, seenSource bool
-	obj.Visit(func(k []byte, fv *fastjson.Value) {
+	visitLast(obj, func(k []byte, fv *fastjson.Value) {
 		switch string(k) {
 		case "type":
 			// The two valid types are constants: no copy for them.
@@ -333,7 +351,7 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 		required = [3]string{"person_name", "similarity", "bbox"}
 	}
 	extraSize := 0
-	obj.Visit(func(kb []byte, fv *fastjson.Value) {
+	visitLast(obj, func(kb []byte, fv *fastjson.Value) {
 		null := fv.Type() == fastjson.TypeNull
 		// switch on string(kb) compares without allocating; field names in
 		// error locations are constants for the same reason.
@@ -426,6 +444,63 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 	}
 }
 
+// member is one key and value of a JSON object.
+type member struct {
+	k []byte
+	v *fastjson.Value
+}
+
+// smallObject is how many members visitLast compares pairwise; larger
+// objects (only extra payload fields can be) use a map.
+const smallObject = 16
+
+// visitLast calls fn once for each distinct key of o, in the order of the
+// key's first occurrence, with the key's last value: what Python's json
+// module (a dict) makes of duplicate keys. fastjson keeps them all, and
+// its Get returns the first.
+func visitLast(o *fastjson.Object, fn func(k []byte, v *fastjson.Value)) {
+	if o.Len() <= 1 {
+		o.Visit(fn)
+		return
+	}
+	var buf [smallObject]member
+	ms := buf[:0]
+	o.Visit(func(k []byte, v *fastjson.Value) { ms = append(ms, member{k, v}) })
+	var first map[string]int
+	if len(ms) <= smallObject {
+		dup := false
+		for i := 1; i < len(ms) && !dup; i++ {
+			for j := 0; j < i; j++ {
+				if len(ms[i].k) == len(ms[j].k) && string(ms[i].k) == string(ms[j].k) {
+					dup = true
+					break
+				}
+			}
+		}
+		if !dup {
+			for _, m := range ms {
+				fn(m.k, m.v)
+			}
+			return
+		}
+	}
+	// Keep each key's first position and last value, in place: out is
+	// never longer than the part of ms already read.
+	first = make(map[string]int, len(ms))
+	out := ms[:0]
+	for _, m := range ms {
+		if i, ok := first[string(m.k)]; ok {
+			out[i].v = m.v
+			continue
+		}
+		first[string(m.k)] = len(out)
+		out = append(out, m)
+	}
+	for _, m := range out {
+		fn(m.k, m.v)
+	}
+}
+
 // canonical writes v as compact JSON with strings re-escaped by
 // appendString; ok is false for a number JSON does not allow (NaN, Inf).
 func canonical(dst []byte, v *fastjson.Value) ([]byte, bool) {
@@ -434,7 +509,7 @@ func canonical(dst []byte, v *fastjson.Value) ([]byte, bool) {
 		o, _ := v.Object()
 		dst = append(dst, '{')
 		ok, first := true, true
-		o.Visit(func(k []byte, fv *fastjson.Value) {
+		visitLast(o, func(k []byte, fv *fastjson.Value) {
 			if !ok {
 				return
 			}

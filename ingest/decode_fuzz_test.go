@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 )
 
 // FuzzDecode feeds arbitrary bodies to Decode, as a JSON document and as
@@ -27,6 +30,19 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte, ndjson bool) {
 		evs, err := Decode(bytes.NewReader(body), ndjson)
+		// The scanner against encoding/json, which is as strict as
+		// Python's json module except that it takes invalid UTF-8 (we
+		// refuse it) and nests deeper (we stop at fastjson's bound).
+		if !ndjson {
+			var verr *ValidationError
+			invalid := errors.As(err, &verr) && len(verr.Errors) == 1 && verr.Errors[0].Type == "json_invalid"
+			if err == nil && !json.Valid(body) {
+				t.Fatalf("invalid JSON accepted: %q", body)
+			}
+			if invalid && json.Valid(body) && utf8.Valid(body) && bytes.Count(body, []byte{'['})+bytes.Count(body, []byte{'{'}) <= fastjson.MaxDepth {
+				t.Fatalf("valid JSON refused as invalid (%s): %q", verr.Errors[0].Msg, body)
+			}
+		}
 		if err != nil {
 			var verr *ValidationError
 			var big *TooLargeError
