@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/projections"
 )
@@ -121,11 +122,18 @@ func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
 	}{deleted, days})
 }
 
+// backup answers 409 while another backup runs (backups never queue) and
+// a generic 503 when one fails: the error names server paths, so it goes
+// to the log only.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	res, err := s.opts.Backup(r.Context())
-	if err != nil {
+	switch {
+	case errors.Is(err, eventlog.ErrBackupRunning):
+		writeDetail(w, http.StatusConflict, "A backup is already running: try again when it has finished")
+		return
+	case err != nil:
 		s.log.Error("backup failed", "err", err)
-		writeDetail(w, http.StatusServiceUnavailable, "Backup failed: "+err.Error())
+		writeDetail(w, http.StatusServiceUnavailable, "Backup failed: see the server log")
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -51,7 +51,9 @@ type Options struct {
 	CORSOrigins        []string
 	RateLimitPerMinute int
 	RetentionDays      int
-	// Backup makes an online copy (POST /backup); nil answers 404.
+	// Backup makes an online copy (POST /backup); nil answers 404. An
+	// error that wraps eventlog.ErrBackupRunning answers 409; any other
+	// answers 503 with a generic detail (the error is logged).
 	Backup func(ctx context.Context) (any, error)
 	// Gatherer backs /metrics; nil uses the default gatherer.
 	Gatherer   prometheus.Gatherer

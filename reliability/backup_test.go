@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/securevision/events/eventlog"
 )
 
 // TestBackupWhileIngesting takes POST /backup while 4 writers keep
@@ -85,6 +90,11 @@ func TestBackupWhileIngesting(t *testing.T) {
 		t.Fatalf("backup: %d %v", r.StatusCode, err)
 	}
 	backupTook := time.Since(backupStart)
+	if filepath.IsAbs(bres.Path) || filepath.Base(bres.Path) != bres.Path {
+		t.Fatalf("backup answer names a server path: %q", bres.Path)
+	}
+	// The answer is relative to the harness's BACKUP_DIR.
+	bres.Path = filepath.Join(filepath.Dir(dir), "backups", bres.Path)
 	time.Sleep(200 * time.Millisecond) // ingest goes on after the backup
 	stop.Store(true)
 	wg.Wait()
@@ -232,4 +242,254 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("import --server", imported2)
+}
+
+// backupAnswer is POST /backup's answer: a 200 body or a detail.
+type backupAnswer struct {
+	code   int
+	Path   string `json:"path"`
+	LastID uint64 `json:"last_id"`
+	Detail string `json:"detail"`
+	raw    []byte
+}
+
+func postBackup(c *http.Client, base string) (backupAnswer, error) {
+	r, err := c.Post(base+"/backup", "", nil)
+	if err != nil {
+		return backupAnswer{}, err
+	}
+	defer r.Body.Close()
+	a := backupAnswer{code: r.StatusCode}
+	if a.raw, err = io.ReadAll(r.Body); err != nil {
+		return a, err
+	}
+	if err := json.Unmarshal(a.raw, &a); err != nil {
+		return a, fmt.Errorf("%d %q: %w", a.code, a.raw, err)
+	}
+	return a, nil
+}
+
+// checkBackupStore opens dir through eventlog (read-only) and reads every
+// record up to lastID: the backup is a whole store, not only a folder.
+func checkBackupStore(dir string, lastID uint64) error {
+	if m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(m) == 0 {
+		return fmt.Errorf("%s has no MANIFEST", dir)
+	}
+	l, err := eventlog.Open(eventlog.Options{URL: "pebble://" + dir, ReadOnly: true, CacheBytes: 8 << 20})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if l.LastID() < lastID {
+		return fmt.Errorf("%s: last id %d, the answer said %d", dir, l.LastID(), lastID)
+	}
+	it, err := l.NewLogIter(1, lastID)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		if _, _, _, _, err := eventlog.SplitValue(it.Value()); err != nil {
+			return fmt.Errorf("%s: record %d: %w", dir, eventlog.KeyID(it.Key()), err)
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if n != lastID {
+		return fmt.Errorf("%s: %d records up to id %d", dir, n, lastID)
+	}
+	return nil
+}
+
+// TestBackupConcurrentPosts: 8 clients loop POST /backup for 2 s against
+// the real server. Every 200 names a distinct backup that exists
+// afterwards, has a MANIFEST and opens as a store holding its last_id;
+// every other answer is 409; nothing is 5xx. Backups used to be named by
+// the millisecond, and a failed Pebble checkpoint removes its destination:
+// two requests in one millisecond deleted or broke each other's backup.
+func TestBackupConcurrentPosts(t *testing.T) {
+	bin := binary(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "events")
+	backups := filepath.Join(root, "backups") // the harness's BACKUP_DIR
+	// Keep every backup so that each answer can be checked afterwards.
+	srv, err := StartServer(bin, dir, "SECUREVISION__EVENTS__BACKUP_KEEP=100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var body bytes.Buffer
+	body.WriteByte('[')
+	for i := 0; i < 500; i++ {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.Write(EventJSON(i, "cam", fmt.Sprintf("c%d", i), time.Now().UnixMilli()))
+	}
+	body.WriteByte(']')
+	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", body.Bytes(), false); err != nil || code != 200 {
+		t.Fatalf("ingest: %d %s %v", code, raw, err)
+	}
+	var (
+		mu      sync.Mutex
+		oks     []backupAnswer
+		busy    int
+		wg      sync.WaitGroup
+		end     = time.Now().Add(2 * time.Second)
+		clients = 8
+	)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := &http.Client{Timeout: 30 * time.Second}
+			for time.Now().Before(end) {
+				a, err := postBackup(hc, srv.Base)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				switch a.code {
+				case http.StatusOK:
+					oks = append(oks, a)
+				case http.StatusConflict:
+					busy++
+					if a.Detail == "" {
+						t.Errorf("409 without a detail: %s", a.raw)
+					}
+				default:
+					t.Errorf("POST /backup: %d %s", a.code, a.raw)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if len(oks) == 0 {
+		t.Fatalf("no backup succeeded (%d answered 409)", busy)
+	}
+	seen := map[string]bool{}
+	for _, a := range oks {
+		if filepath.IsAbs(a.Path) || filepath.Base(a.Path) != a.Path {
+			t.Errorf("answer names a server path: %s", a.raw)
+			continue
+		}
+		p := filepath.Join(backups, a.Path)
+		if seen[p] {
+			t.Errorf("two answers named %s", a.Path)
+			continue
+		}
+		seen[p] = true
+		if err := checkBackupStore(p, a.LastID); err != nil {
+			t.Errorf("answer %s: %v", a.raw, err)
+		}
+	}
+	// Nothing but the answered backups is left: a failed or refused
+	// request leaves no folder behind.
+	ents, err := os.ReadDir(backups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != len(seen) {
+		t.Errorf("backup folder holds %d entries, %d backups were answered", len(ents), len(seen))
+	}
+	t.Logf("%d backups answered 200, %d requests answered 409", len(oks), busy)
+}
+
+// TestBackupKeepsNewest: with BACKUP_KEEP=3, after each POST /backup the
+// backup folder holds exactly the newest 3 answered backups, and the
+// entries that are not backups (other names, a file with a backup's
+// name) are left alone.
+func TestBackupKeepsNewest(t *testing.T) {
+	bin := binary(t)
+	root := t.TempDir()
+	backups := filepath.Join(root, "backups")
+	others := []string{"README", "events-manual", "events-20000101T000000.000Z-1"}
+	if err := os.MkdirAll(filepath.Join(backups, "events-manual"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"README", "events-20000101T000000.000Z-1"} {
+		if err := os.WriteFile(filepath.Join(backups, f), []byte("not a backup"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := StartServer(bin, filepath.Join(root, "events"), "SECUREVISION__EVENTS__BACKUP_KEEP=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	var answered []string
+	for i := 0; i < 6; i++ {
+		if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", EventJSON(i, "cam", fmt.Sprint(i), time.Now().UnixMilli()), false); err != nil || code != 200 {
+			t.Fatalf("ingest: %d %s %v", code, raw, err)
+		}
+		a, err := postBackup(http.DefaultClient, srv.Base)
+		if err != nil || a.code != 200 {
+			t.Fatalf("backup %d: %+v %v", i, a, err)
+		}
+		answered = append(answered, a.Path)
+		newest := answered[max(0, len(answered)-3):]
+		want := map[string]bool{}
+		for _, n := range append(slices.Clone(others), newest...) {
+			want[n] = true
+		}
+		ents, err := os.ReadDir(backups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var on []string
+		for _, e := range ents {
+			on = append(on, e.Name())
+			if !want[e.Name()] {
+				t.Errorf("after backup %d: %s is left (newest: %v)", i+1, e.Name(), newest)
+			}
+		}
+		if len(on) != len(want) {
+			t.Fatalf("after backup %d the folder holds %v, want the newest %v and %v", i+1, on, newest, others)
+		}
+		if err := checkBackupStore(filepath.Join(backups, a.Path), a.LastID); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBackupFailureNamesNoPath: a backup that fails (BACKUP_DIR lies
+// under a regular file) answers 503 with a detail that names no server
+// path; the server's log has the whole error.
+func TestBackupFailureNamesNoPath(t *testing.T) {
+	bin := binary(t)
+	root := t.TempDir()
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(bin, filepath.Join(root, "events"), "SECUREVISION__EVENTS__BACKUP_DIR="+filepath.Join(file, "backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	a, err := postBackup(http.DefaultClient, srv.Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.code != 503 || a.Detail == "" {
+		t.Fatalf("failing backup: %d %s", a.code, a.raw)
+	}
+	if strings.Contains(string(a.raw), root) || strings.Contains(string(a.raw), "/") {
+		t.Fatalf("failing backup's answer names a path: %s", a.raw)
+	}
+	// The log reaches Stderr through a pipe: read it once the server is gone.
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(srv.Stderr(), `"msg":"backup failed"`) || !strings.Contains(srv.Stderr(), file) {
+		t.Fatalf("the server log lacks the error: %s", srv.Stderr())
+	}
 }

@@ -34,6 +34,7 @@ type Config struct {
 		RetentionDays   int           `env:"RETENTION_DAYS" envDefault:"30" allowed:"an integer >= 0 (0: keep forever)"`
 		CleanupInterval time.Duration `env:"CLEANUP_INTERVAL" envDefault:"1h" allowed:"a positive Go duration such as 30m or 1h"`
 		BackupDir       string        `env:"BACKUP_DIR" envDefault:"data/backups" allowed:"a directory path"`
+		BackupKeep      int           `env:"BACKUP_KEEP" envDefault:"7" allowed:"an integer >= 1"`
 		CacheMB         int           `env:"CACHE_MB" envDefault:"256" allowed:"an integer from 8 to 65536 (MiB)"`
 		SourceIndex     string        `env:"SOURCE_INDEX" envDefault:"covering" allowed:"covering or keys"`
 	} `envPrefix:"SECUREVISION__EVENTS__"`
@@ -114,6 +115,8 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("WSMaxConns", "")
 	case c.Events.RetentionDays < 0:
 		return bad("RetentionDays", "negative")
+	case c.Events.BackupKeep < 1:
+		return bad("BackupKeep", "")
 	case c.Events.CacheMB < 8 || c.Events.CacheMB > 65536:
 		return bad("CacheMB", "out of range")
 	case c.Events.SourceIndex != "covering" && c.Events.SourceIndex != "keys":

@@ -76,6 +76,27 @@ func FuzzLoadConfigMore(f *testing.F) {
 	})
 }
 
+// configFuzzKeys3 are the variables FuzzLoadConfigBackup sets.
+var configFuzzKeys3 = []string{"SECUREVISION__EVENTS__BACKUP_KEEP", "SECUREVISION__EVENTS__BACKUP_DIR"}
+
+// FuzzLoadConfigBackup is FuzzLoadConfig for the backup settings (a third
+// target, so the corpora of the others stay valid).
+func FuzzLoadConfigBackup(f *testing.F) {
+	f.Add("7", "data/backups")
+	f.Add("1", "/var/backups/securevision")
+	f.Add("0", "")
+	f.Add("-1", "..")
+	f.Add("1e3", "b a c k")
+	f.Add("99999999999999999999", "x")
+	f.Add(" 3", "\x00")
+	f.Fuzz(func(t *testing.T, keep, dir string) {
+		c := checkLoadConfig(t, configFuzzKeys3, keep, dir)
+		if c != nil && c.Events.BackupKeep < 1 {
+			t.Fatalf("backup keep %d accepted", c.Events.BackupKeep)
+		}
+	})
+}
+
 // checkLoadConfig sets keys[i] to vals[i] (an empty value leaves it unset)
 // and loads. A refusal must be one line naming a SECUREVISION__ variable
 // (nil is returned); an accepted configuration must be in the documented
@@ -104,7 +125,7 @@ func checkLoadConfig(t *testing.T, keys []string, vals ...string) *Config {
 		}
 		return nil
 	}
-	if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 ||
+	if c.API.Port < 1 || c.API.Port > 65535 || c.API.RateLimit < 0 || c.Events.RetentionDays < 0 || c.Events.BackupKeep < 1 ||
 		c.Events.CleanupInterval <= 0 || !(c.Ingest.FPS > 0 && c.Ingest.FPS <= vision.MaxFPS) || c.Ingest.Cooldown < 0 {
 		t.Fatalf("out-of-range config accepted: %+v", c)
 	}

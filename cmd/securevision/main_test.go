@@ -19,7 +19,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr() != "127.0.0.1:8000" || !c.API.WSEnabled || c.API.AuthToken != "" || c.Events.DBURL != "pebble://data/events" ||
-		c.Events.RetentionDays != 30 || c.Events.CleanupInterval != time.Hour || c.API.RateLimit != 0 || c.Ingest.FPS != 5 || c.Ingest.Cooldown != 10*time.Second {
+		c.Events.RetentionDays != 30 || c.Events.CleanupInterval != time.Hour || c.API.RateLimit != 0 || c.Ingest.FPS != 5 || c.Ingest.Cooldown != 10*time.Second ||
+		c.Events.BackupDir != "data/backups" || c.Events.BackupKeep != 7 {
 		t.Fatalf("defaults: %+v", c)
 	}
 	c, err = LoadConfig(map[string]string{
@@ -51,6 +52,10 @@ func TestConfigRefusals(t *testing.T) {
 		{"SECUREVISION__EVENTS__RETENTION_DAYS", "-1", "an integer >= 0"},
 		{"SECUREVISION__EVENTS__RETENTION_DAYS", "30d", "an integer >= 0"},
 		{"SECUREVISION__EVENTS__CLEANUP_INTERVAL", "0s", "positive Go duration"},
+		{"SECUREVISION__EVENTS__BACKUP_KEEP", "0", "an integer >= 1"},
+		{"SECUREVISION__EVENTS__BACKUP_KEEP", "-3", "an integer >= 1"},
+		{"SECUREVISION__EVENTS__BACKUP_KEEP", "all", "an integer >= 1"},
+		{"SECUREVISION__EVENTS__BACKUP_KEEP", "2.5", "an integer >= 1"},
 		{"SECUREVISION__EVENTS__CACHE_MB", "4", "an integer from 8 to 65536"},
 		{"SECUREVISION__EVENTS__SOURCE_INDEX", "copies", "covering or keys"},
 		{"SECUREVISION__DEBUG__PPROF_ADDR", "0.0.0.0:6060", "loopback"},

@@ -12,7 +12,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -168,6 +167,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	backup, err := backupFunc(st.log, cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
+	if err != nil {
+		return err
+	}
 	api, err := httpd.New(httpd.Options{
 		Log: st.log, View: st.view, Ingest: st.ingest,
 		Stream: hub.handler(), StreamClients: hub.clients,
@@ -176,7 +179,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		CORSOrigins:        cfg.API.CORSOrigins,
 		RateLimitPerMinute: cfg.API.RateLimit,
 		RetentionDays:      cfg.Events.RetentionDays,
-		Backup:             backupFunc(st.log, cfg.Events.BackupDir),
+		Backup:             backup,
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,
@@ -265,25 +268,30 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	return errors.Join(closeErrs...)
 }
 
-// backupFunc makes POST /backup: a Pebble checkpoint into a new
-// timestamped directory under dir.
-func backupFunc(l *eventlog.Log, dir string) func(context.Context) (any, error) {
+// backupFunc makes POST /backup: eventlog.Backups writes the checkpoint
+// and rotates. The answer names the backup relative to the backup folder:
+// an absolute server path is logged, never sent.
+func backupFunc(l *eventlog.Log, dir string, keep int, logger *slog.Logger) (func(context.Context) (any, error), error) {
 	if dir == "" {
-		return nil
+		return nil, nil
+	}
+	b, err := eventlog.NewBackups(eventlog.BackupOptions{Log: l, Dir: dir, Keep: keep, Logger: logger})
+	if errors.Is(err, eventlog.ErrBackupInMemory) {
+		logger.Info("POST /backup is off: the store is in memory")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	return func(context.Context) (any, error) {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		res, err := b.Run()
+		if err != nil {
 			return nil, err
 		}
-		last := l.LastID()
-		path := filepath.Join(dir, "events-"+time.Now().UTC().Format("20060102T150405.000Z"))
-		if err := l.Checkpoint(path); err != nil {
-			return nil, err
-		}
-		abs, _ := filepath.Abs(path)
+		logger.Info("backup written", "dir", res.Path, "last_id", res.LastID)
 		return struct {
 			Path   string `json:"path"`
 			LastID uint64 `json:"last_id"`
-		}{abs, last}, nil
-	}
+		}{res.Name, res.LastID}, nil
+	}, nil
 }

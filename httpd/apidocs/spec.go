@@ -376,12 +376,13 @@ func componentSchemas() ordered[*schema] {
 
 	backup := object("BackupResult", "A consistent copy of the store, written on the server.",
 		[]string{"path", "last_id"},
-		prop("path", str("Server-side directory the backup was written to.")),
+		prop("path", str("The backup's directory, relative to SECUREVISION__EVENTS__BACKUP_DIR: "+
+			"events-<UTC time to the millisecond>-<sequence>. Never an absolute server path.")),
 		prop("last_id", int64s("Id of the newest event the backup contains.")),
 	)
-	backup.Examples = []any{map[string]any{"path": "data/backups/20240101T000000Z", "last_id": 126}}
+	backup.Examples = []any{map[string]any{"path": "events-20240101T000000.000Z-1", "last_id": 126}}
 
-	httpError := object("HTTPError", "Error body for 401, 404, 405, 413, 429, 500 and 503.",
+	httpError := object("HTTPError", "Error body for 401, 404, 405, 409, 413, 429, 500 and 503.",
 		[]string{"detail"}, prop("detail", &schema{Type: "string", Title: "Detail"}))
 	httpError.Examples = []any{map[string]any{"detail": "Event not found"}}
 
@@ -674,12 +675,19 @@ func endpoints() []endpoint {
 		}},
 		{method: "POST", path: "/backup", op: &operation{
 			Tags: []string{"admin"}, Summary: "Back up the store", OperationID: "backup",
-			Description: "Writes a consistent point-in-time copy of the store to a new directory on the server.",
+			Description: "Writes a consistent point-in-time copy of the store to a new directory in " +
+				"SECUREVISION__EVENTS__BACKUP_DIR, then deletes the oldest backups there beyond " +
+				"SECUREVISION__EVENTS__BACKUP_KEEP (only directories named like backups). One backup runs at a " +
+				"time: a request that arrives while one is running answers 409 at once and is not queued. " +
+				"Restoring is serving the backup's directory.",
 			Responses: ordered[*response]{
 				okJSON("Backup written.", ref("BackupResult"), nil),
 				unauthorized(),
+				errResp("409", "Another backup is running; try again when it has finished.",
+					"A backup is already running: try again when it has finished"),
 				tooMany(),
-				unavailable("Event store unavailable"),
+				errResp("503", "The backup could not be written (the server log has the reason).",
+					"Backup failed: see the server log"),
 			},
 		}},
 		{method: "GET", path: "/stream", op: &operation{

@@ -85,7 +85,7 @@ func TestSpecOperations(t *testing.T) {
 		"GET /plates/{event_id}":              {"200", "401", "404", "422"},
 		"POST /ingest":                        {"200", "401", "413", "422", "503"},
 		"POST /cleanup":                       {"200", "401"},
-		"POST /backup":                        {"200", "401", "503"},
+		"POST /backup":                        {"200", "401", "409", "503"},
 		"GET /stream":                         {"101", "401"},
 	}
 	ops := Operations()
