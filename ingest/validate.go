@@ -55,7 +55,7 @@ func validate(ev *Event, p path, verr *ValidationError) {
 		pp := ev.Plate
 		checkName(pp.PlateText, MaxPlateTextLen, verr, pl, "plate_text")
 		checkUnit(pp.Confidence, verr, pl, "confidence")
-		if len(pp.Region) > MaxRegionLen || !utf8.ValidString(pp.Region) || (pp.Region != "" && !printable(pp.Region)) {
+		if utf8.RuneCountInString(pp.Region) > MaxRegionLen || !utf8.ValidString(pp.Region) || (pp.Region != "" && !printable(pp.Region)) {
 			verr.at(pl, "string_too_long", fmt.Sprintf("region should be at most %d printable characters", MaxRegionLen), "region")
 		}
 		switch pp.ListMatch {

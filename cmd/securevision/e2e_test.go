@@ -24,7 +24,7 @@ type server struct {
 	done   chan int
 }
 
-func startServer(t *testing.T, env ...string) *server {
+func startServer(t testing.TB, env ...string) *server {
 	t.Helper()
 	port := freePort(t)
 	environ := append([]string{
