@@ -249,6 +249,16 @@ func (c *client) read() {
 	c.readerEnded(nil) // in case gws ended without OnClose
 }
 
+// refuseFrame fails the connection on a refused frame header (reader
+// goroutine, from the frameGuard): it sends the close frame itself, since
+// the stream can no longer be parsed; gws's read loop then gets the error,
+// whose own close frame wsConn discards, and closes the socket.
+func (c *client) refuseFrame(e *frameError) {
+	c.setReason(classifyReadErr(e))
+	buf := appendCloseFrame(nil, e.code, e.reason)
+	_, _ = c.conn.writeChunk(buf, time.Now().Add(closeGrace), true)
+}
+
 // readerEnded: the connection is gone for reading; stop the writer and
 // unregister.
 func (c *client) readerEnded(err error) {

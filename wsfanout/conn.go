@@ -64,7 +64,9 @@ const (
 	opPong  = 0xA
 
 	CloseGoingAway       = 1001
+	CloseProtocolError   = 1002
 	ClosePolicyViolation = 1008
+	CloseMessageTooLarge = 1009
 	// CloseTooSlow is sent to a client that stopped reading; the reason
 	// names the cursor to resume from.
 	CloseTooSlow = 4000

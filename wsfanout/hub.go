@@ -249,6 +249,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	wc := &wsConn{Conn: netConn}
+	// gws parses from brw.Reader, which from now on reads through the
+	// guard: no frame header reaches gws unchecked.
+	guard := newFrameGuard(netConn, brw.Reader, h.opts.MaxMessageBytes)
 	socket, err := h.upgrader.UpgradeFromConn(wc, brw.Reader, r)
 	if err != nil {
 		// gws answered 400 and closed the connection.
@@ -257,6 +260,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newClient(h, wc, socket, p)
+	guard.refuse = c.refuseFrame
 	socket.Session().Store("", c)
 	if !h.register(c) {
 		// Shutdown began during the upgrade: say so and hang up.

@@ -45,7 +45,8 @@ type Options struct {
 	// StallTimeout disconnects a client whose socket accepted no complete
 	// write for this long while data was pending.
 	StallTimeout time.Duration
-	// MaxMessageBytes caps inbound messages (gws closes with 1009 above).
+	// MaxMessageBytes caps inbound frames and messages (closed with 1009
+	// above; see doc.go, "Hostile input").
 	MaxMessageBytes int
 	// SendBuffer sets SO_SNDBUF of stream sockets when > 0 (bounds kernel
 	// memory per slow client; tests use it to make stalls visible).
