@@ -67,6 +67,9 @@ const (
 	CloseProtocolError   = 1002
 	ClosePolicyViolation = 1008
 	CloseMessageTooLarge = 1009
+	// CloseInternalError is sent, when still possible, on a connection
+	// whose goroutine panicked.
+	CloseInternalError = 1011
 	// CloseTooSlow is sent to a client that stopped reading; the reason
 	// names the cursor to resume from.
 	CloseTooSlow = 4000

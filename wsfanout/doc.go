@@ -38,6 +38,8 @@
 //	                                            frame, bad opcode, …)
 //	1009 "message too large"                     see above
 //	1007 (invalid UTF-8 in a text message)       (gws: CheckUtf8Enabled)
+//	1011 "internal error"                        a goroutine of the connection
+//	                                            panicked (see "Panics")
 //
 // # Cursor semantics
 //
@@ -156,15 +158,30 @@
 // panic slicing its buffer. So gws never reads the socket directly: the
 // bufio.Reader it parses from (the HTTP server's, with whatever it had
 // buffered past the handshake) reads through a frameGuard, which follows
-// the frame boundaries of the byte stream: it decodes each header (opcode
-// byte, length, mask bit) and only counts payload bytes, at a cost of a
-// few nanoseconds per small frame. A header whose length has the top bit
+// the frame boundaries of the byte stream: it decodes the length and mask
+// bit of each header and only counts payload bytes, at a cost of a few
+// nanoseconds per small frame. A header whose length has the top bit
 // set (RFC 6455 requires it clear) or exceeds MaxMessageBytes, data or
 // control frame alike, is refused at the byte that completes its length:
 // that byte and everything after it are withheld from gws, the guard
 // sends the close frame (1002 or 1009) on the reader goroutine and gws's
 // read loop gets the error and closes the socket. gws still checks the
 // rest (mask bit, reserved bits, opcodes, control frame rules, UTF-8).
+//
+// # Panics
+//
+// A panic in one connection's goroutines does not end the process (fatal
+// runtime errors such as running out of memory are not panics). Both
+// goroutines (gws's read loop with our callbacks under it, and our
+// writer) recover at their top: the panic is counted
+// (securevision_wsfanout_panics_total), logged at Error with its stack,
+// the client gets close 1011 "internal error" when a frame can still be
+// sent, and the connection ends as any other (disconnects_total
+// {reason="panic"}); the other clients are untouched. gws's own recovery
+// (ServerOption.Recovery) is off so that callback panics reach ours and
+// close the connection rather than leave it in an unknown state. A panic
+// during the upgrade, after the hijack, is recovered in ServeHTTP: it is
+// counted and logged, the socket is closed and its slot freed.
 //
 // # Locks
 //
@@ -184,7 +201,8 @@
 //	securevision_wsfanout_log_read_events_total    counter: records read by catch-up
 //	securevision_wsfanout_queue_overflows_total    counter: queues dropped (client then fed from the log)
 //	securevision_wsfanout_dropped_replies_total    counter: pongs/replies dropped (reply queue full)
-//	securevision_wsfanout_disconnects_total{reason} counter: client_closed, too_slow, write_error, read_error, message_too_large, shutdown, disabled, log_error
+//	securevision_wsfanout_panics_total             counter: panics recovered in connection goroutines (see "Panics")
+//	securevision_wsfanout_disconnects_total{reason} counter: client_closed, too_slow, write_error, read_error, message_too_large, shutdown, disabled, log_error, panic
 //	securevision_wsfanout_refused_total{reason}    counter: connections refused before the upgrade: max_clients, shutting_down, bad_request
 //	securevision_wsfanout_delivery_lag_seconds     histogram: now − created_at of the newest event of each write
 //

@@ -55,6 +55,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the hub's metrics; nil skips registration.
 	Registerer prometheus.Registerer
+
+	// hooks inject faults in tests; nil otherwise.
+	hooks *hooks
+}
+
+// hooks let tests make a connection's goroutines fail.
+type hooks struct {
+	// upgraded runs on the HTTP server's goroutine after the handshake.
+	upgraded func()
+	// unguarded lets gws read frame headers unchecked, to test the panic
+	// recovery on its own.
+	unguarded bool
+	// message runs on the reader goroutine with each client message.
+	message func(data []byte)
+	// flush runs on the writer goroutine before each socket write.
+	flush func(out []byte)
 }
 
 // Validate reports invalid options (after defaults are applied).
