@@ -61,7 +61,7 @@ deps:
 # Fuzz every decoder of outside input for FUZZTIME each (go test -fuzz
 # takes one target at a time). Seeds live in testdata/fuzz/<Target>/.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./wsfanout:FuzzClientMessage
+FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
