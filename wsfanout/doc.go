@@ -112,10 +112,11 @@
 // server text frames, no compression) into a pooled buffer of up to
 // chunkBytes and writes it to the socket synchronously with a deadline.
 // gws's own writes (the echo of a client's close frame, its protocol
-// errors) reach the socket through wsConn, whose mutex serializes them with ours at whole-chunk
-// granularity; after our close frame wsConn discards everything else
-// (RFC 6455 §5.5.1). Pongs and replies to client messages are queued to the
-// writer too (at most maxReplies; more are dropped and counted).
+// errors) reach the socket through wsConn, whose mutex serializes them
+// with ours at whole-chunk granularity; after a close frame, ours or
+// gws's, wsConn discards everything else (RFC 6455 §5.5.1). Pongs and
+// replies to client messages are queued to the writer too (at most
+// maxReplies; more are dropped and counted).
 //
 // # Slow clients
 //
