@@ -61,7 +61,9 @@ deps:
 # Fuzz every decoder of outside input for FUZZTIME each (go test -fuzz
 # takes one target at a time). Seeds live in testdata/fuzz/<Target>/.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup ./wsfanout:FuzzClientMessage
+FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
+	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
+	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

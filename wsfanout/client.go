@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -245,8 +246,45 @@ func (c *client) requestClose(code uint16, reason, metricReason string) {
 // read runs gws's read loop; OnClose calls readerEnded.
 func (c *client) read() {
 	defer c.h.wg.Done()
+	defer c.recoverPanic("reader")
 	c.socket.ReadLoop()
 	c.readerEnded(nil) // in case gws ended without OnClose
+}
+
+var errPanicked = errors.New("wsfanout: connection goroutine panicked")
+
+// recoverPanic runs before the other deferred calls of each of the
+// client's goroutines and keeps a panic there from ending the process: it
+// counts and logs it with its stack, sends close 1011 (best effort; wsConn
+// drops it after a close frame or once the socket was abandoned) and ends
+// the connection. The other goroutine then ends as on any disconnect.
+func (c *client) recoverPanic(goroutine string) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	c.h.m.panics.Inc()
+	c.setReason(reasonPanic)
+	c.h.logger.Error("stream: panic in a connection goroutine; connection closed",
+		"goroutine", goroutine, "panic", v, "remote", c.conn.RemoteAddr().String(),
+		"cursor", c.cursorSeen.Load(), "stack", string(debug.Stack()))
+	buf := appendCloseFrame(nil, CloseInternalError, "internal error")
+	_, _ = c.conn.writeChunk(buf, time.Now().Add(closeGrace), true)
+	c.conn.markClosed()
+	_ = c.conn.Close()
+	if goroutine == "reader" {
+		c.readerEnded(errPanicked)
+	}
+}
+
+// refuseFrame fails the connection on a refused frame header (reader
+// goroutine, from the frameGuard): it sends the close frame itself, since
+// the stream can no longer be parsed; gws's read loop then gets the error,
+// whose own close frame wsConn discards, and closes the socket.
+func (c *client) refuseFrame(e *frameError) {
+	c.setReason(classifyReadErr(e))
+	buf := appendCloseFrame(nil, e.code, e.reason)
+	_, _ = c.conn.writeChunk(buf, time.Now().Add(closeGrace), true)
 }
 
 // readerEnded: the connection is gone for reading; stop the writer and
@@ -281,6 +319,7 @@ func classifyReadErr(err error) string {
 func (c *client) run() {
 	defer c.h.wg.Done()
 	defer c.releaseBuf()
+	defer c.recoverPanic("writer")
 	c.progress = time.Now()
 	if c.disabled {
 		c.requestClose(ClosePolicyViolation, "websocket streaming is disabled", reasonDisabled)
@@ -559,6 +598,9 @@ func (c *client) deadline(now time.Time) time.Time {
 func (c *client) flush() error {
 	if len(c.out) == 0 {
 		return nil
+	}
+	if hk := c.h.opts.hooks; hk != nil && hk.flush != nil {
+		hk.flush(c.out)
 	}
 	// Setting a deadline costs a runtime timer update per write; a busy
 	// stream keeps the one it has while it is at least 3/4 of the wanted

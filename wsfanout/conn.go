@@ -8,9 +8,10 @@ import (
 )
 
 // wsConn is the socket under a gws connection. Its mutex serializes our
-// chunk writes with gws's own writes (close echo, 1009), so frames never
-// interleave; after we sent a close frame it discards every later write
-// (RFC 6455 §5.5.1: nothing follows a close frame).
+// chunk writes with gws's own writes (close echo, protocol errors), so
+// frames never interleave; after a close frame, ours or gws's, it
+// discards every later write (RFC 6455 §5.5.1: nothing follows a close
+// frame).
 type wsConn struct {
 	net.Conn
 	mu struct {
@@ -26,7 +27,13 @@ func (c *wsConn) Write(p []byte) (int, error) {
 	if c.mu.closeSent {
 		return len(p), nil
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	// gws writes a frame in one call; a reply our writer still has queued
+	// must not follow its close frame.
+	if len(p) > 0 && p[0] == 0x80|opClose {
+		c.mu.closeSent = true
+	}
+	return n, err
 }
 
 // writeChunk writes pre-encoded frames, first setting the write deadline
@@ -64,7 +71,12 @@ const (
 	opPong  = 0xA
 
 	CloseGoingAway       = 1001
+	CloseProtocolError   = 1002
 	ClosePolicyViolation = 1008
+	CloseMessageTooLarge = 1009
+	// CloseInternalError is sent, when still possible, on a connection
+	// whose goroutine panicked.
+	CloseInternalError = 1011
 	// CloseTooSlow is sent to a client that stopped reading; the reason
 	// names the cursor to resume from.
 	CloseTooSlow = 4000

@@ -2,7 +2,8 @@
 // every committed event of the log, as its stored canonical JSON, to every
 // connected client, with a replayable id cursor, filters and bounded memory
 // per client. It is built on github.com/lxzan/gws for the handshake and the
-// read side; the write side is ours (see "Writes").
+// read side; the write side is ours (see "Writes"), and gws parses only
+// frame headers we have checked (see "Hostile input").
 //
 // # Messages
 //
@@ -18,9 +19,11 @@
 //	                                            the stream stays open
 //
 // Protocol-level pings are answered with a pong carrying the same payload.
-// An inbound message larger than Options.MaxMessageBytes is refused by gws
-// (ServerOption.ReadMaxPayloadSize): it closes the connection with 1009
-// "message too large" before reading the payload.
+// An inbound frame longer than Options.MaxMessageBytes is refused before
+// gws parses its header: the connection is closed with 1009 "message too
+// large" without reading the payload (see "Hostile input"). A message
+// whose fragments together exceed the cap is closed with 1009 by gws
+// (ServerOption.ReadMaxPayloadSize).
 //
 // Close codes sent by the server:
 //
@@ -28,8 +31,15 @@
 //	1008 "websocket streaming is disabled"       Options.Enabled is false
 //	4000 "too slow: resume with after=N"         the client stopped reading
 //	                                            (see "Slow clients")
-//	1009 "message too large"                     (gws, see above)
+//	1002 "protocol error"                        a frame length with the top
+//	                                            bit set (see "Hostile input");
+//	                                            gws sends 1002 for its own
+//	                                            protocol checks (unmasked
+//	                                            frame, bad opcode, …)
+//	1009 "message too large"                     see above
 //	1007 (invalid UTF-8 in a text message)       (gws: CheckUtf8Enabled)
+//	1011 "internal error"                        a goroutine of the connection
+//	                                            panicked (see "Panics")
 //
 // # Cursor semantics
 //
@@ -101,11 +111,12 @@
 // used. Each client has one writer goroutine that encodes frames (unmasked
 // server text frames, no compression) into a pooled buffer of up to
 // chunkBytes and writes it to the socket synchronously with a deadline.
-// gws's own writes (the echo of a client's close frame, 1009) reach the
-// socket through wsConn, whose mutex serializes them with ours at whole-chunk
-// granularity; after our close frame wsConn discards everything else
-// (RFC 6455 §5.5.1). Pongs and replies to client messages are queued to the
-// writer too (at most maxReplies; more are dropped and counted).
+// gws's own writes (the echo of a client's close frame, its protocol
+// errors) reach the socket through wsConn, whose mutex serializes them
+// with ours at whole-chunk granularity; after a close frame, ours or
+// gws's, wsConn discards everything else (RFC 6455 §5.5.1). Pongs and
+// replies to client messages are queued to the writer too (at most
+// maxReplies; more are dropped and counted).
 //
 // # Slow clients
 //
@@ -134,11 +145,44 @@
 //   - one frame buffer of at most chunkBytes plus one event, taken from a
 //     pool only while the writer has work; idle clients hold none.
 //   - replies: at most maxReplies small frames.
-//   - the gws connection (a 4 KiB read buffer), two goroutines (reader,
-//     writer) and a few hundred bytes of bookkeeping.
+//   - the gws connection, which parses from the HTTP server's 4 KiB read
+//     buffer (taken over at the hijack), two goroutines (reader, writer)
+//     and a few hundred bytes of bookkeeping (the frame guard included).
 //
 // The kernel's socket buffers come on top; Options.SendBuffer can cap the
 // send side.
+//
+// # Hostile input
+//
+// gws converts a 64-bit frame length to int without a check: a length with
+// the top bit set turns negative, passes ReadMaxPayloadSize and makes gws
+// panic slicing its buffer. So gws never reads the socket directly: the
+// bufio.Reader it parses from (the HTTP server's, with whatever it had
+// buffered past the handshake) reads through a frameGuard, which follows
+// the frame boundaries of the byte stream: it decodes the length and mask
+// bit of each header and only counts payload bytes, at a cost of a few
+// nanoseconds per small frame. A header whose length has the top bit
+// set (RFC 6455 requires it clear) or exceeds MaxMessageBytes, data or
+// control frame alike, is refused at the byte that completes its length:
+// that byte and everything after it are withheld from gws, the guard
+// sends the close frame (1002 or 1009) on the reader goroutine and gws's
+// read loop gets the error and closes the socket. gws still checks the
+// rest (mask bit, reserved bits, opcodes, control frame rules, UTF-8).
+//
+// # Panics
+//
+// A panic in one connection's goroutines does not end the process (fatal
+// runtime errors such as running out of memory are not panics). Both
+// goroutines (gws's read loop with our callbacks under it, and our
+// writer) recover at their top: the panic is counted
+// (securevision_wsfanout_panics_total), logged at Error with its stack,
+// the client gets close 1011 "internal error" when a frame can still be
+// sent, and the connection ends as any other (disconnects_total
+// {reason="panic"}); the other clients are untouched. gws's own recovery
+// (ServerOption.Recovery) is off so that callback panics reach ours and
+// close the connection rather than leave it in an unknown state. A panic
+// during the upgrade, after the hijack, is recovered in ServeHTTP: it is
+// counted and logged, the socket is closed and its slot freed.
 //
 // # Locks
 //
@@ -158,7 +202,8 @@
 //	securevision_wsfanout_log_read_events_total    counter: records read by catch-up
 //	securevision_wsfanout_queue_overflows_total    counter: queues dropped (client then fed from the log)
 //	securevision_wsfanout_dropped_replies_total    counter: pongs/replies dropped (reply queue full)
-//	securevision_wsfanout_disconnects_total{reason} counter: client_closed, too_slow, write_error, read_error, message_too_large, shutdown, disabled, log_error
+//	securevision_wsfanout_panics_total             counter: panics recovered in connection goroutines (see "Panics")
+//	securevision_wsfanout_disconnects_total{reason} counter: client_closed, too_slow, write_error, read_error, message_too_large, shutdown, disabled, log_error, panic
 //	securevision_wsfanout_refused_total{reason}    counter: connections refused before the upgrade: max_clients, shutting_down, bad_request
 //	securevision_wsfanout_delivery_lag_seconds     histogram: now − created_at of the newest event of each write
 //

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,8 +67,10 @@ func New(opts Options) (*Hub, error) {
 		// Clients send text; invalid UTF-8 is closed with 1007 by gws.
 		CheckUtf8Enabled: true,
 		Logger:           gwsLogger{opts.Logger},
-		Recovery:         gws.Recovery,
-		NewSession:       func() gws.SessionStorage { return &slot{} },
+		// No recovery inside gws: a panic in a callback unwinds to
+		// client.read, which counts it and closes the connection.
+		Recovery:   func(gws.Logger) {},
+		NewSession: func() gws.SessionStorage { return &slot{} },
 	})
 	return h, nil
 }
@@ -243,12 +246,20 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, detail{"Internal Server Error"})
 		return
 	}
+	started := false
+	defer h.recoverUpgrade(netConn, &started)
 	if h.opts.SendBuffer > 0 {
 		if tc, ok := netConn.(*net.TCPConn); ok {
 			_ = tc.SetWriteBuffer(h.opts.SendBuffer)
 		}
 	}
 	wc := &wsConn{Conn: netConn}
+	// gws parses from brw.Reader, which from now on reads through the
+	// guard: no frame header reaches gws unchecked.
+	var guard *frameGuard
+	if hk := h.opts.hooks; hk == nil || !hk.unguarded {
+		guard = newFrameGuard(netConn, brw.Reader, h.opts.MaxMessageBytes)
+	}
 	socket, err := h.upgrader.UpgradeFromConn(wc, brw.Reader, r)
 	if err != nil {
 		// gws answered 400 and closed the connection.
@@ -256,7 +267,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
 		return
 	}
+	if hk := h.opts.hooks; hk != nil && hk.upgraded != nil {
+		hk.upgraded()
+	}
 	c := newClient(h, wc, socket, p)
+	if guard != nil {
+		guard.refuse = c.refuseFrame
+	}
 	socket.Session().Store("", c)
 	if !h.register(c) {
 		// Shutdown began during the upgrade: say so and hang up.
@@ -267,8 +284,27 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.m.disconnects.WithLabelValues(reasonShutdown).Inc()
 		return
 	}
+	started = true
 	go c.read()
 	go c.run()
+}
+
+// recoverUpgrade ends a hijacked connection whose upgrade panicked before
+// its goroutines started (net/http would recover the panic but leave the
+// hijacked socket open and the connection slot taken).
+func (h *Hub) recoverUpgrade(conn net.Conn, started *bool) {
+	if *started {
+		return
+	}
+	v := recover()
+	if v == nil {
+		return
+	}
+	h.m.panics.Inc()
+	h.logger.Error("stream: panic during the upgrade; connection closed",
+		"panic", v, "remote", conn.RemoteAddr().String(), "stack", string(debug.Stack()))
+	_ = conn.Close()
+	h.active.Add(-1)
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -368,6 +404,9 @@ func (handler) OnMessage(s *gws.Conn, m *gws.Message) {
 	c := clientOf(s)
 	if c == nil {
 		return
+	}
+	if hk := c.h.opts.hooks; hk != nil && hk.message != nil {
+		hk.message(m.Bytes())
 	}
 	if m.Opcode == gws.OpcodeText && string(m.Bytes()) == "ping" {
 		c.reply(opText, pongJSON)

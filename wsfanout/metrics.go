@@ -12,6 +12,7 @@ const (
 	reasonShutdown     = "shutdown"
 	reasonDisabled     = "disabled"
 	reasonLogError     = "log_error"
+	reasonPanic        = "panic"
 )
 
 // Refusal reasons (label values of refused_total).
@@ -28,6 +29,7 @@ type hubMetrics struct {
 	logReadEvents prometheus.Counter
 	overflows     prometheus.Counter
 	droppedReply  prometheus.Counter
+	panics        prometheus.Counter
 	disconnects   *prometheus.CounterVec
 	refused       *prometheus.CounterVec
 	lag           prometheus.Histogram
@@ -61,6 +63,10 @@ func newHubMetrics(reg prometheus.Registerer, open func() int64) *hubMetrics {
 			Name: "securevision_wsfanout_dropped_replies_total",
 			Help: "Pongs and replies dropped because the client's reply queue was full.",
 		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "securevision_wsfanout_panics_total",
+			Help: "Panics recovered in a stream connection's goroutines; each closed its connection.",
+		}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "securevision_wsfanout_disconnects_total",
 			Help: "Stream connections ended, by reason.",
@@ -75,14 +81,14 @@ func newHubMetrics(reg prometheus.Registerer, open func() int64) *hubMetrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 60, 600, 3600},
 		}),
 	}
-	for _, r := range []string{reasonClientClosed, reasonTooSlow, reasonWriteError, reasonReadError, reasonTooLarge, reasonShutdown, reasonDisabled, reasonLogError} {
+	for _, r := range []string{reasonClientClosed, reasonTooSlow, reasonWriteError, reasonReadError, reasonTooLarge, reasonShutdown, reasonDisabled, reasonLogError, reasonPanic} {
 		m.disconnects.WithLabelValues(r)
 	}
 	for _, r := range []string{refusedMaxClients, refusedShutdown, refusedBadRequest} {
 		m.refused.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.clients, m.sent, m.logReads, m.logReadEvents, m.overflows, m.droppedReply, m.disconnects, m.refused, m.lag)
+		reg.MustRegister(m.clients, m.sent, m.logReads, m.logReadEvents, m.overflows, m.droppedReply, m.panics, m.disconnects, m.refused, m.lag)
 	}
 	return m
 }

@@ -45,7 +45,8 @@ type Options struct {
 	// StallTimeout disconnects a client whose socket accepted no complete
 	// write for this long while data was pending.
 	StallTimeout time.Duration
-	// MaxMessageBytes caps inbound messages (gws closes with 1009 above).
+	// MaxMessageBytes caps inbound frames and messages (closed with 1009
+	// above; see doc.go, "Hostile input").
 	MaxMessageBytes int
 	// SendBuffer sets SO_SNDBUF of stream sockets when > 0 (bounds kernel
 	// memory per slow client; tests use it to make stalls visible).
@@ -54,6 +55,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the hub's metrics; nil skips registration.
 	Registerer prometheus.Registerer
+
+	// hooks inject faults in tests; nil otherwise.
+	hooks *hooks
+}
+
+// hooks let tests make a connection's goroutines fail.
+type hooks struct {
+	// upgraded runs on the HTTP server's goroutine after the handshake.
+	upgraded func()
+	// unguarded lets gws read frame headers unchecked, to test the panic
+	// recovery on its own.
+	unguarded bool
+	// message runs on the reader goroutine with each client message.
+	message func(data []byte)
+	// flush runs on the writer goroutine before each socket write.
+	flush func(out []byte)
 }
 
 // Validate reports invalid options (after defaults are applied).
