@@ -137,10 +137,14 @@ func (s *Server) routes() {
 		s.public[p] = true
 	}
 	r := s.router
+	// Routes match exactly, as in FastAPI: httprouter's case-insensitive
+	// path fixing would answer /EVENTS with a redirect to /events, and its
+	// trailing-slash redirect is a 301 for GET (cached by browsers) where
+	// FastAPI answers 307; notFound does that one instead.
+	r.RedirectFixedPath = false
+	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
-	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeDetail(w, http.StatusNotFound, "Not Found")
-	}), true)
+	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(s.notFound), true)
 	r.MethodNotAllowed = s.wrap("method_not_allowed", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 	}), true)
@@ -174,6 +178,26 @@ func (s *Server) routes() {
 		s.handle(http.MethodPost, "/backup", s.backup)
 	}
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
+}
+
+// notFound answers 404 Not Found, or, when the path without its trailing
+// slash is a route for this method, 307 to it as FastAPI does
+// (redirect_slashes): the method and body are kept. The Location is
+// relative, so the client's Host header is never echoed, and it can only
+// name a registered route, so it cannot point off the server.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); len(p) > 1 && strings.HasSuffix(p, "/") {
+		if h, _, _ := s.router.Lookup(r.Method, strings.TrimSuffix(r.URL.Path, "/")); h != nil {
+			loc := strings.TrimSuffix(p, "/")
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			w.Header().Set("Location", loc)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+	}
+	writeDetail(w, http.StatusNotFound, "Not Found")
 }
 
 // Routes lists the registered routes as "METHOD /pattern" (for the
