@@ -171,11 +171,10 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 			v.Set("order", "desc")
 		}
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.Path + "?" + v.Encode()
+	// A relative reference (RFC 8288 resolves it against the request's
+	// URL): building an absolute one from r.Host would echo a header the
+	// client chooses, and behind a proxy it names the wrong host anyway.
+	return r.URL.EscapedPath() + "?" + v.Encode()
 }
 
 func parseID(w http.ResponseWriter, ps httprouter.Params) (uint64, bool) {

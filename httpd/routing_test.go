@@ -60,3 +60,27 @@ func TestRoutesCaseSensitive(t *testing.T) {
 		t.Fatalf("POST /ingest/ followed: %d %s", r.code, r.body)
 	}
 }
+
+// TestNextLinkIgnoresHost: the next-page link is a relative reference: the
+// Host header, which the client chooses, is never echoed into it.
+func TestNextLinkIgnoresHost(t *testing.T) {
+	e := newEnv(t, nil)
+	now := time.Now().UnixMilli()
+	e.do(t, "POST", "/ingest", "["+faceJSON("a", now, "1")+","+faceJSON("a", now, "2")+","+faceJSON("a", now, "3")+"]")
+	for _, host := range []string{"evil.example", "evil.example:8000", ""} {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/events?limit=1&source=a", nil)
+		if host != "" {
+			req.Host = host
+		}
+		req.Header.Set("X-Forwarded-Host", "evil.example")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got, want := res.Header.Get("Link"), `</events?before=3&limit=1&source=a>; rel="next"`; got != want {
+			t.Errorf("Host %q: Link %s, want %s", host, got, want)
+		}
+	}
+}
