@@ -155,7 +155,11 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 	v := r.URL.Query()
 	v.Del("after")
 	v.Del("before")
-	v.Del("token")
+	for k := range v {
+		if tokenKey(k) {
+			delete(v, k)
+		}
+	}
 	c := strconv.FormatUint(cursor, 10)
 	if eq.Q.Asc {
 		v.Set("after", c)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -260,18 +261,50 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// RedactQuery returns the raw query with token= values replaced, for logs.
+// RedactQuery returns the raw query for logs with every value that could
+// be a token replaced by REDACTED, the rest kept as sent. Keys are judged
+// decoded, as auth reads them (%74oken is token), by [tokenKey]. A part
+// whose key does not decode is replaced whole, since what it names cannot
+// be told, and so is a token-like key without '=' (the value may be run
+// into it). Parts are split at ';' as well as '&': Go's parser drops a
+// pair holding ';', but other parsers and clients take it as a separator.
 func RedactQuery(q string) string {
-	if !strings.Contains(strings.ToLower(q), "token=") {
+	if q == "" {
 		return q
 	}
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "token") {
-			parts[i] = k + "=REDACTED"
+	var b strings.Builder
+	b.Grow(len(q))
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) && q[i] != '&' && q[i] != ';' {
+			continue
 		}
+		b.WriteString(redactPart(q[start:i]))
+		if i < len(q) {
+			b.WriteByte(q[i])
+		}
+		start = i + 1
 	}
-	return strings.Join(parts, "&")
+	return b.String()
+}
+
+func redactPart(p string) string {
+	rawKey, _, hasValue := strings.Cut(p, "=")
+	key, err := url.QueryUnescape(rawKey)
+	switch {
+	case err != nil, tokenKey(key) && !hasValue:
+		return "REDACTED"
+	case tokenKey(key):
+		return rawKey + "=REDACTED"
+	}
+	return p
+}
+
+// tokenKey reports whether a decoded query key may carry a token: auth
+// reads only "token", but a client may send it as TOKEN or access_token,
+// and those must stay out of logs and links too.
+func tokenKey(k string) bool {
+	return strings.Contains(strings.ToLower(k), "token")
 }
 
 type slogPrinter struct{ l *slog.Logger }

@@ -91,7 +91,7 @@ func TestSecurity(t *testing.T) {
 	if code := dial("", nil); code == 404 {
 		t.Log("/stream answers 404: stream checks skipped (not mounted)")
 	} else {
-		for _, q := range []string{"", "?token=" + wrong, "?token=", "?after=0&token=" + wrong} {
+		for _, q := range []string{"", "?token=" + wrong, "?token=", "?after=0&token=" + wrong, "?%74oken=" + wrong} {
 			if code := dial(q, nil); code != 401 {
 				t.Errorf("/stream%s: %d, want 401", q, code)
 			}
@@ -101,6 +101,10 @@ func TestSecurity(t *testing.T) {
 		}
 		if code := dial("?after=0&token="+secToken, nil); code != 101 {
 			t.Errorf("/stream?token=<right>: %d, want 101", code)
+		}
+		// Auth decodes the key, so the access log must too.
+		if code := dial("?%74oken="+secToken, nil); code != 101 {
+			t.Errorf("/stream?%%74oken=<right>: %d, want 101", code)
 		}
 		if code := dial("", http.Header{"Authorization": {"Bearer " + secToken}}); code != 101 {
 			t.Errorf("/stream with the bearer: %d, want 101", code)
