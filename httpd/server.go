@@ -6,16 +6,23 @@
 // middleware chain is built per route so that metrics are labelled by
 // pattern (/faces/:event_id), never by raw path:
 //
-//	metrics → access log → security headers → CORS → rate limit (REST) → auth → handler
+//	metrics → access log → security headers → CORS → origin and body type → rate limit (REST) → auth → handler
+//
+// The origin and body type check (guard) refuses, with auth on or off, a
+// state-changing request or a WebSocket upgrade whose Origin is foreign
+// (403), and a request body that is not JSON or NDJSON (415).
 package httpd
 
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,11 +229,91 @@ func (s *Server) wrap(route, method string, h http.Handler, public bool) http.Ha
 	if s.limiter != nil && route != "/stream" && route != "/metrics" && route != "/health" {
 		h = s.limiter.Handler(h)
 	}
+	h = s.guard(h)
 	if s.cors != nil {
 		h = s.cors.Handler(h)
 	}
 	h = securityHeaders(h)
 	return s.instrument(route, h)
+}
+
+// guard refuses what a web page on another site could make a browser
+// send: CORS only tells the browser whether the page may read the answer,
+// and form or text/plain posts reach the server without asking first. So
+// a state-changing request (any method but GET, HEAD, OPTIONS and TRACE)
+// or a WebSocket upgrade (browsers send Origin on both) from a foreign
+// origin is refused with 403, and a request body must be JSON or NDJSON
+// (415 otherwise), a type no browser sends cross-site without a CORS
+// preflight. Clients that send no Origin (curl, cameras, scripts) are not
+// pages, and a body without Content-Type is read as JSON, as FastAPI does.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unsafe := !safeMethod(r.Method)
+		if (unsafe || len(r.Header.Values("Upgrade")) > 0) && !s.originAllowed(r) {
+			writeDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
+			return
+		}
+		if unsafe && r.ContentLength != 0 && !jsonBodyType(r.Header.Get("Content-Type")) {
+			writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// originAllowed reports whether the request carries no Origin, or one
+// Origin that is the server's own or allowed by the CORS list (rs/cors's
+// matching: "*", exact origins, one wildcard each). "null" (sandboxed
+// frames, file: pages, some redirects) is foreign unless the list is "*".
+func (s *Server) originAllowed(r *http.Request) bool {
+	switch o := r.Header.Values("Origin"); len(o) {
+	case 0:
+		return true
+	case 1:
+		return sameOrigin(o[0], r) || s.cors != nil && o[0] != "" && s.cors.OriginAllowed(r)
+	}
+	return false // browsers send one; several can only be forged
+}
+
+// sameOrigin reports whether origin is scheme://Host of the request, the
+// origin of pages this server serves (/docs). Host and scheme compare
+// case-insensitively, and a default port equals none. Behind a proxy that
+// terminates TLS the browser's origin is https:// while the request
+// arrives over http: list that origin in SECUREVISION__API__CORS_ORIGINS.
+func sameOrigin(origin string, r *http.Request) bool {
+	scheme, port := "http://", ":80"
+	if r.TLS != nil {
+		scheme, port = "https://", ":443"
+	}
+	if r.Host == "" || len(origin) <= len(scheme) || !strings.EqualFold(origin[:len(scheme)], scheme) {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSuffix(origin[len(scheme):], port), strings.TrimSuffix(r.Host, port))
+}
+
+// jsonBodyType reports whether ct names a body the API reads: JSON
+// (application/json or a +json type), one of the NDJSON types that POST
+// /ingest decodes line by line, or none at all. Parameters (charset) are
+// allowed and the media type compares case-insensitively.
+func jsonBodyType(ct string) bool {
+	switch ct {
+	case "", "application/json", "application/x-ndjson": // what clients send, without parsing
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return false
+	}
+	return mt == "application/json" || slices.Contains(ndjsonTypes, mt) ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 // auth checks the bearer token in constant time. /stream also accepts
