@@ -155,7 +155,11 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 	v := r.URL.Query()
 	v.Del("after")
 	v.Del("before")
-	v.Del("token")
+	for k := range v {
+		if tokenKey(k) {
+			delete(v, k)
+		}
+	}
 	c := strconv.FormatUint(cursor, 10)
 	if eq.Q.Asc {
 		v.Set("after", c)
@@ -171,11 +175,10 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 			v.Set("order", "desc")
 		}
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + r.URL.Path + "?" + v.Encode()
+	// A relative reference (RFC 8288 resolves it against the request's
+	// URL): building an absolute one from r.Host would echo a header the
+	// client chooses, and behind a proxy it names the wrong host anyway.
+	return r.URL.EscapedPath() + "?" + v.Encode()
 }
 
 func parseID(w http.ResponseWriter, ps httprouter.Params) (uint64, bool) {

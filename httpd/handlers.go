@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -65,6 +66,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	writeRaw(w, status, b)
 }
 
+// ndjsonTypes make POST /ingest decode its body as NDJSON; any other
+// accepted type (see jsonBodyType) is JSON.
+var ndjsonTypes = []string{"application/x-ndjson", "application/ndjson", "application/jsonl"}
+
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength > ingest.MaxBodyBytes {
 		s.opts.Ingest.CountRejected("too_large")
@@ -74,9 +79,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	ndjson := false
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err == nil && (mt == "application/x-ndjson" || mt == "application/ndjson" || mt == "application/jsonl") {
-			ndjson = true
-		}
+		ndjson = err == nil && slices.Contains(ndjsonTypes, mt)
 	}
 	evs, err := ingest.Decode(r.Body, ndjson)
 	if err == nil {

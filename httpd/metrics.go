@@ -44,7 +44,8 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 // instrument records the route's metrics and writes the access log (at
 // Debug: a line per request is too much for the hot path at Info). The
-// query string is logged with token= values redacted; headers never are.
+// query string is logged with token values redacted (RedactQuery);
+// headers never are.
 func (s *Server) instrument(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()

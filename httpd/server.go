@@ -6,15 +6,23 @@
 // middleware chain is built per route so that metrics are labelled by
 // pattern (/faces/:event_id), never by raw path:
 //
-//	metrics → access log → security headers → CORS → rate limit (REST) → auth → handler
+//	metrics → access log → security headers → CORS → origin and body type → rate limit (REST) → auth → handler
+//
+// The origin and body type check (guard) refuses, with auth on or off, a
+// state-changing request or a WebSocket upgrade whose Origin is foreign
+// (403), and a request body that is not JSON or NDJSON (415).
 package httpd
 
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,10 +147,14 @@ func (s *Server) routes() {
 		s.public[p] = true
 	}
 	r := s.router
+	// Routes match exactly, as in FastAPI: httprouter's case-insensitive
+	// path fixing would answer /EVENTS with a redirect to /events, and its
+	// trailing-slash redirect is a 301 for GET (cached by browsers) where
+	// FastAPI answers 307; notFound does that one instead.
+	r.RedirectFixedPath = false
+	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
-	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeDetail(w, http.StatusNotFound, "Not Found")
-	}), true)
+	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(s.notFound), true)
 	r.MethodNotAllowed = s.wrap("method_not_allowed", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 	}), true)
@@ -178,6 +190,26 @@ func (s *Server) routes() {
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
 }
 
+// notFound answers 404 Not Found, or, when the path without its trailing
+// slash is a route for this method, 307 to it as FastAPI does
+// (redirect_slashes): the method and body are kept. The Location is
+// relative, so the client's Host header is never echoed, and it can only
+// name a registered route, so it cannot point off the server.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.EscapedPath(); len(p) > 1 && strings.HasSuffix(p, "/") {
+		if h, _, _ := s.router.Lookup(r.Method, strings.TrimSuffix(r.URL.Path, "/")); h != nil {
+			loc := strings.TrimSuffix(p, "/")
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			w.Header().Set("Location", loc)
+			w.WriteHeader(http.StatusTemporaryRedirect)
+			return
+		}
+	}
+	writeDetail(w, http.StatusNotFound, "Not Found")
+}
+
 // Routes lists the registered routes as "METHOD /pattern" (for the
 // OpenAPI drift test).
 func (s *Server) Routes() []string { return append([]string(nil), s.m.routes...) }
@@ -199,11 +231,91 @@ func (s *Server) wrap(route, method string, h http.Handler, public bool) http.Ha
 	if s.limiter != nil && route != "/stream" && route != "/metrics" && route != "/health" {
 		h = s.limiter.Handler(h)
 	}
+	h = s.guard(h)
 	if s.cors != nil {
 		h = s.cors.Handler(h)
 	}
 	h = securityHeaders(h)
 	return s.instrument(route, h)
+}
+
+// guard refuses what a web page on another site could make a browser
+// send: CORS only tells the browser whether the page may read the answer,
+// and form or text/plain posts reach the server without asking first. So
+// a state-changing request (any method but GET, HEAD, OPTIONS and TRACE)
+// or a WebSocket upgrade (browsers send Origin on both) from a foreign
+// origin is refused with 403, and a request body must be JSON or NDJSON
+// (415 otherwise), a type no browser sends cross-site without a CORS
+// preflight. Clients that send no Origin (curl, cameras, scripts) are not
+// pages, and a body without Content-Type is read as JSON, as FastAPI does.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		unsafe := !safeMethod(r.Method)
+		if (unsafe || len(r.Header.Values("Upgrade")) > 0) && !s.originAllowed(r) {
+			writeDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
+			return
+		}
+		if unsafe && r.ContentLength != 0 && !jsonBodyType(r.Header.Get("Content-Type")) {
+			writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func safeMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// originAllowed reports whether the request carries no Origin, or one
+// Origin that is the server's own or allowed by the CORS list (rs/cors's
+// matching: "*", exact origins, one wildcard each). "null" (sandboxed
+// frames, file: pages, some redirects) is foreign unless the list is "*".
+func (s *Server) originAllowed(r *http.Request) bool {
+	switch o := r.Header.Values("Origin"); len(o) {
+	case 0:
+		return true
+	case 1:
+		return sameOrigin(o[0], r) || s.cors != nil && o[0] != "" && s.cors.OriginAllowed(r)
+	}
+	return false // browsers send one; several can only be forged
+}
+
+// sameOrigin reports whether origin is scheme://Host of the request, the
+// origin of pages this server serves (/docs). Host and scheme compare
+// case-insensitively, and a default port equals none. Behind a proxy that
+// terminates TLS the browser's origin is https:// while the request
+// arrives over http: list that origin in SECUREVISION__API__CORS_ORIGINS.
+func sameOrigin(origin string, r *http.Request) bool {
+	scheme, port := "http://", ":80"
+	if r.TLS != nil {
+		scheme, port = "https://", ":443"
+	}
+	if r.Host == "" || len(origin) <= len(scheme) || !strings.EqualFold(origin[:len(scheme)], scheme) {
+		return false
+	}
+	return strings.EqualFold(strings.TrimSuffix(origin[len(scheme):], port), strings.TrimSuffix(r.Host, port))
+}
+
+// jsonBodyType reports whether ct names a body the API reads: JSON
+// (application/json or a +json type), one of the NDJSON types that POST
+// /ingest decodes line by line, or none at all. Parameters (charset) are
+// allowed and the media type compares case-insensitively.
+func jsonBodyType(ct string) bool {
+	switch ct {
+	case "", "application/json", "application/x-ndjson": // what clients send, without parsing
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) {
+		return false
+	}
+	return mt == "application/json" || slices.Contains(ndjsonTypes, mt) ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
 // auth checks the bearer token in constant time. /stream also accepts
@@ -238,18 +350,50 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// RedactQuery returns the raw query with token= values replaced, for logs.
+// RedactQuery returns the raw query for logs with every value that could
+// be a token replaced by REDACTED, the rest kept as sent. Keys are judged
+// decoded, as auth reads them (%74oken is token), by [tokenKey]. A part
+// whose key does not decode is replaced whole, since what it names cannot
+// be told, and so is a token-like key without '=' (the value may be run
+// into it). Parts are split at ';' as well as '&': Go's parser drops a
+// pair holding ';', but other parsers and clients take it as a separator.
 func RedactQuery(q string) string {
-	if !strings.Contains(strings.ToLower(q), "token=") {
+	if q == "" {
 		return q
 	}
-	parts := strings.Split(q, "&")
-	for i, p := range parts {
-		if k, _, ok := strings.Cut(p, "="); ok && strings.EqualFold(k, "token") {
-			parts[i] = k + "=REDACTED"
+	var b strings.Builder
+	b.Grow(len(q))
+	start := 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) && q[i] != '&' && q[i] != ';' {
+			continue
 		}
+		b.WriteString(redactPart(q[start:i]))
+		if i < len(q) {
+			b.WriteByte(q[i])
+		}
+		start = i + 1
 	}
-	return strings.Join(parts, "&")
+	return b.String()
+}
+
+func redactPart(p string) string {
+	rawKey, _, hasValue := strings.Cut(p, "=")
+	key, err := url.QueryUnescape(rawKey)
+	switch {
+	case err != nil, tokenKey(key) && !hasValue:
+		return "REDACTED"
+	case tokenKey(key):
+		return rawKey + "=REDACTED"
+	}
+	return p
+}
+
+// tokenKey reports whether a decoded query key may carry a token: auth
+// reads only "token", but a client may send it as TOKEN or access_token,
+// and those must stay out of logs and links too.
+func tokenKey(k string) bool {
+	return strings.Contains(strings.ToLower(k), "token")
 }
 
 type slogPrinter struct{ l *slog.Logger }

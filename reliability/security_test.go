@@ -91,7 +91,7 @@ func TestSecurity(t *testing.T) {
 	if code := dial("", nil); code == 404 {
 		t.Log("/stream answers 404: stream checks skipped (not mounted)")
 	} else {
-		for _, q := range []string{"", "?token=" + wrong, "?token=", "?after=0&token=" + wrong} {
+		for _, q := range []string{"", "?token=" + wrong, "?token=", "?after=0&token=" + wrong, "?%74oken=" + wrong} {
 			if code := dial(q, nil); code != 401 {
 				t.Errorf("/stream%s: %d, want 401", q, code)
 			}
@@ -101,6 +101,10 @@ func TestSecurity(t *testing.T) {
 		}
 		if code := dial("?after=0&token="+secToken, nil); code != 101 {
 			t.Errorf("/stream?token=<right>: %d, want 101", code)
+		}
+		// Auth decodes the key, so the access log must too.
+		if code := dial("?%74oken="+secToken, nil); code != 101 {
+			t.Errorf("/stream?%%74oken=<right>: %d, want 101", code)
 		}
 		if code := dial("", http.Header{"Authorization": {"Bearer " + secToken}}); code != 101 {
 			t.Errorf("/stream with the bearer: %d, want 101", code)
@@ -119,4 +123,82 @@ func TestSecurity(t *testing.T) {
 		}
 	}
 	fmt.Printf("security: %d log bytes checked, no token found\n", len(logs))
+}
+
+// TestSecurityForeignOrigin runs the binary as installed by default (auth
+// off, no CORS list): requests a web page on another site could make a
+// browser send (a text/plain or form post, a WebSocket upgrade) are
+// refused before they store, delete or stream anything; the same requests
+// without Origin, as curl and cameras send them, are served.
+func TestSecurityForeignOrigin(t *testing.T) {
+	srv := startAbuseServer(t)
+	ev := string(EventJSON(0, "cam", "ORIGIN1", time.Now().UnixMilli()))
+	post := func(path, origin, ct, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.Base+path, strings.NewReader(body))
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return r.StatusCode
+	}
+	for _, tc := range []struct {
+		path, origin, ct, body string
+		want                   int
+	}{
+		{"/ingest", "http://evil.example", "text/plain", ev, 403},
+		{"/ingest", "http://evil.example", "application/x-www-form-urlencoded", ev, 403},
+		{"/ingest", "null", "application/json", ev, 403},
+		{"/cleanup", "http://evil.example", "", "", 403},
+		{"/backup", "http://evil.example", "", "", 403},
+		{"/ingest", "", "text/plain", ev, 415},
+		{"/ingest", "", "", ev, 200},
+		{"/ingest", srv.Base, "application/json", ev, 200},
+		{"/cleanup", "", "", "", 200},
+	} {
+		if got := post(tc.path, tc.origin, tc.ct, tc.body); got != tc.want {
+			t.Errorf("POST %s Origin %q Content-Type %q: %d, want %d", tc.path, tc.origin, tc.ct, got, tc.want)
+		}
+	}
+	r, err := http.Get(srv.Base + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if n := strings.Count(string(b), `"id":`); n != 2 {
+		t.Errorf("%d events stored, want the 2 allowed ones: %s", n, b)
+	}
+	ws := "ws" + strings.TrimPrefix(srv.Base, "http") + "/stream?after=0"
+	dial := func(origin string) int {
+		hdr := http.Header{}
+		if origin != "" {
+			hdr.Set("Origin", origin)
+		}
+		c, resp, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: ws, RequestHeader: hdr})
+		if err == nil {
+			c.NetConn().Close()
+			return 101
+		}
+		if resp == nil {
+			t.Fatalf("dial with Origin %q: %v", origin, err)
+		}
+		return resp.StatusCode
+	}
+	if code := dial(""); code == 404 {
+		t.Skip("/stream answers 404: stream checks skipped (not mounted)")
+	}
+	for origin, want := range map[string]int{"http://evil.example": 403, "null": 403, srv.Base: 101, "": 101} {
+		if code := dial(origin); code != want {
+			t.Errorf("/stream upgrade with Origin %q: %d, want %d", origin, code, want)
+		}
+	}
 }

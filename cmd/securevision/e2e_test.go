@@ -153,13 +153,56 @@ func TestSeedPythonWebSocketClient(t *testing.T) {
 }
 
 // TestSeedBrowserWebSocketClient runs the seed's browser client in
-// headless Chromium against the real server.
+// headless Chromium against the real server. The page is served from
+// another origin (its own port), so the stream refuses it until
+// SECUREVISION__API__CORS_ORIGINS lists that origin.
 func TestSeedBrowserWebSocketClient(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
 		t.Skip("SKIPPED: chromium not installed (make deps): the seed's browser WebSocket client was not run")
 	}
-	s := startServer(t)
+	t.Run("origin-not-allowed", func(t *testing.T) {
+		page, read := seedPage(t)
+		s := startServer(t)
+		openInChromium(t, chromium, page+"/ws_client.html?ws=ws"+strings.TrimPrefix(s.base, "http")+"/stream")
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !strings.Contains(read(), "Disconnected"); {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if log := read(); !strings.Contains(log, "Disconnected from stream") || strings.Contains(log, "Connected to SecureVision stream") {
+			t.Fatalf("a page from another origin was not refused:\n%s", log)
+		}
+		if n := s.wsClients(t); n != 0 {
+			t.Fatalf("ws_clients %d after the refusal", n)
+		}
+	})
+	t.Run("origin-allowed", func(t *testing.T) {
+		page, read := seedPage(t)
+		s := startServer(t, "SECUREVISION__API__CORS_ORIGINS="+page)
+		openInChromium(t, chromium, page+"/ws_client.html?ws=ws"+strings.TrimPrefix(s.base, "http")+"/stream")
+		s.waitClients(t, 1)
+		s.ingest(t, seedEvents)
+		wants := []string{"Connected to SecureVision stream", "pong: ping", "Face detected: Jane Smith", "Plate detected: ABC1234"}
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			all := true
+			for _, w := range wants {
+				all = all && strings.Contains(read(), w)
+			}
+			if all {
+				break
+			}
+		}
+		dom := read()
+		for _, want := range wants {
+			if !strings.Contains(dom, want) {
+				t.Fatalf("page log lacks %q:\n%s", want, dom)
+			}
+		}
+	})
+}
+
+// seedPage serves testdata (the seed's browser client) and returns its
+// origin and what the page has reported of its console log.
+func seedPage(t *testing.T) (string, func() string) {
 	var (
 		mu     sync.Mutex
 		report string
@@ -177,8 +220,12 @@ func TestSeedBrowserWebSocketClient(t *testing.T) {
 		}
 		files.ServeHTTP(w, r)
 	}))
-	defer page.Close()
-	url := page.URL + "/ws_client.html?ws=ws" + strings.TrimPrefix(s.base, "http") + "/stream"
+	t.Cleanup(page.Close)
+	return page.URL, func() string { mu.Lock(); defer mu.Unlock(); return report }
+}
+
+// openInChromium opens url in headless Chromium until the test ends.
+func openInChromium(t *testing.T, chromium, url string) {
 	// The profile is not t.TempDir(): Chromium's helper processes may
 	// still write to it for a moment after the browser is killed, which
 	// would fail TempDir's cleanup.
@@ -194,32 +241,13 @@ func TestSeedBrowserWebSocketClient(t *testing.T) {
 		os.RemoveAll(profile)
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		for i := 0; os.RemoveAll(profile) != nil && i < 50; i++ {
 			time.Sleep(100 * time.Millisecond)
 		}
-	}()
-	s.waitClients(t, 1)
-	s.ingest(t, seedEvents)
-	wants := []string{"Connected to SecureVision stream", "pong: ping", "Face detected: Jane Smith", "Plate detected: ABC1234"}
-	read := func() string { mu.Lock(); defer mu.Unlock(); return report }
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		all := true
-		for _, w := range wants {
-			all = all && strings.Contains(read(), w)
-		}
-		if all {
-			break
-		}
-	}
-	dom := read()
-	for _, want := range wants {
-		if !strings.Contains(string(dom), want) {
-			t.Fatalf("page log lacks %q:\n%s", want, dom)
-		}
-	}
+	})
 }
 
 // TestWatchlistsFillIngestedPlates: plates posted without list_match are

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -176,7 +177,16 @@ func exportServer(ctx context.Context, base, token string, after uint64, w io.Wr
 			}
 			n++
 		}
-		next = linkNext(resp.Header.Get("Link"))
+		next = ""
+		if l := linkNext(resp.Header.Get("Link")); l != "" {
+			// The server sends a relative reference: resolve it against
+			// the page it came with.
+			ref, err := url.Parse(l)
+			if err != nil {
+				return n, fmt.Errorf("%s: next link %q: %w", req.URL, l, err)
+			}
+			next = req.URL.ResolveReference(ref).String()
+		}
 	}
 	return n, nil
 }

@@ -182,6 +182,14 @@ except ` + "`/`, `/health`, `/metrics`, `/docs`, `/redoc` and `/openapi.json`" +
 ` + "`Authorization: Bearer <token>`" + ` (` + "`/stream`" + ` also accepts ` + "`?token=`" + `).
 A missing or wrong token answers 401 with ` + "`WWW-Authenticate: Bearer`" + `.
 
+**Browsers.** A state-changing request (POST, PUT, PATCH, DELETE) or a ` + "`/stream`" + ` WebSocket
+upgrade whose ` + "`Origin`" + ` header is neither this server's own origin nor listed in
+` + "`SECUREVISION__API__CORS_ORIGINS`" + ` (` + "`*`" + ` allows all) answers 403, with auth on or off:
+web pages on other sites cannot write, run retention or read the stream through a visitor's
+browser. Clients that send no ` + "`Origin`" + ` (curl, cameras, scripts) are not affected.
+Request bodies must be ` + "`application/json`" + ` or ` + "`application/x-ndjson`" + ` (parameters such as
+` + "`charset`" + ` allowed), else 415; a body without ` + "`Content-Type`" + ` is read as JSON.
+
 **Event ids** are the sequence numbers of the server's append-only log: they start at 1,
 strictly increase and are never reused. They are the cursor for ` + "`GET /events`" + ` pages
 (` + "`before`/`after`" + `) and for WebSocket replay (` + "`after`" + `).
@@ -382,7 +390,7 @@ func componentSchemas() ordered[*schema] {
 	)
 	backup.Examples = []any{map[string]any{"path": "events-20240101T000000.000Z-1", "last_id": 126}}
 
-	httpError := object("HTTPError", "Error body for 401, 404, 405, 409, 413, 429, 500 and 503.",
+	httpError := object("HTTPError", "Error body for 401, 403, 404, 405, 409, 413, 415, 429, 500 and 503.",
 		[]string{"detail"}, prop("detail", &schema{Type: "string", Title: "Detail"}))
 	httpError.Examples = []any{map[string]any{"detail": "Event not found"}}
 
@@ -499,6 +507,26 @@ func tooMany() kv[*response] {
 	r.Value.Headers = ordered[*header]{{"Retry-After", &header{
 		Description: "Seconds to wait before retrying.", Schema: &schema{Type: "integer"}}}}
 	return r
+}
+
+func crossOrigin() kv[*response] {
+	return errResp("403", "The Origin header names a site that is neither this server nor listed in "+
+		"SECUREVISION__API__CORS_ORIGINS (browsers send it; other clients need not).",
+		"Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
+}
+
+func unsupportedMediaType() kv[*response] {
+	return errResp("415", "The body is neither application/json nor application/x-ndjson.",
+		"Unsupported Media Type: send the body as application/json or application/x-ndjson")
+}
+
+// withResponse adds r to op's responses in status code order.
+func withResponse(op *operation, r kv[*response]) {
+	i := slices.IndexFunc(op.Responses, func(x kv[*response]) bool { return x.Key > r.Key })
+	if i < 0 {
+		i = len(op.Responses)
+	}
+	op.Responses = slices.Insert(op.Responses, i, r)
 }
 
 func unavailable(detail string) kv[*response] {
@@ -700,7 +728,8 @@ func endpoints() []endpoint {
 				"duplicate. When `after` is below the oldest retained event the first message is " +
 				"`{\"type\":\"gap\",\"first_available_id\":N}` and replay starts at N.\n\n" +
 				"When WebSockets are disabled the connection is closed with code 1008. With auth on, the token is " +
-				"required before the upgrade: `Authorization` header or `?token=`.",
+				"required before the upgrade: `Authorization` header or `?token=`. A browser's upgrade from a page " +
+				"whose origin is neither this server nor listed in SECUREVISION__API__CORS_ORIGINS is refused with 403.",
 			Parameters: []*parameter{
 				query("after", "Replay retained events with id > after, then continue live.", int64Min("", 0)),
 				query("type", "Only events of this type.", typeSchema),
@@ -724,6 +753,14 @@ func endpoints() []endpoint {
 		}},
 	}
 	for _, e := range eps {
+		// The server's origin and body type check covers every route, so
+		// its answers are added here rather than per operation.
+		if e.method != "GET" || e.path == "/stream" {
+			withResponse(e.op, crossOrigin())
+		}
+		if e.op.RequestBody != nil {
+			withResponse(e.op, unsupportedMediaType())
+		}
 		if e.public {
 			// Non-nil and empty: marshals as [], "no security", overriding
 			// the document's default.

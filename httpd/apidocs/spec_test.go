@@ -83,10 +83,10 @@ func TestSpecOperations(t *testing.T) {
 		"GET /events/{event_id}/snapshot.jpg": {"200", "401", "404", "422"},
 		"GET /faces/{event_id}":               {"200", "401", "404", "422"},
 		"GET /plates/{event_id}":              {"200", "401", "404", "422"},
-		"POST /ingest":                        {"200", "401", "413", "422", "503"},
-		"POST /cleanup":                       {"200", "401"},
-		"POST /backup":                        {"200", "401", "409", "503"},
-		"GET /stream":                         {"101", "401"},
+		"POST /ingest":                        {"200", "401", "403", "413", "415", "422", "503"},
+		"POST /cleanup":                       {"200", "401", "403"},
+		"POST /backup":                        {"200", "401", "403", "409", "503"},
+		"GET /stream":                         {"101", "401", "403"},
 	}
 	ops := Operations()
 	if len(ops) != len(want) {
@@ -138,6 +138,9 @@ func TestSpecOperations(t *testing.T) {
 		}
 
 		resps := o["responses"].(map[string]any)
+		if _, ok := resps["403"]; ok != (op.Method != "GET" || op.Path == "/stream") {
+			t.Errorf("%s: 403 (foreign Origin) documented=%v, want it on every state-changing operation and /stream", key, ok)
+		}
 		for _, code := range want[key] {
 			if _, ok := resps[code]; !ok {
 				t.Errorf("%s: no %s response", key, code)
