@@ -20,9 +20,12 @@ import (
 //     control characters in strings; Python's json module, which the
 //     original service parsed with, refuses them, and so do we (422).
 //
-// The grammar is RFC 8259's: no NaN or Infinity, no comments, no trailing
-// commas, strings of valid UTF-8 with only the standard escapes. Nesting is
-// bounded by fastjson.MaxDepth, the parser's own bound.
+// The grammar is RFC 8259's plus what Python's json module also takes:
+// the tokens NaN, Infinity and -Infinity, which then fail validation at
+// their field (no number field takes them) as they did in the original
+// service. No comments, no trailing commas, strings of valid UTF-8 with
+// only the standard escapes. Nesting is bounded by fastjson.MaxDepth, the
+// parser's own bound.
 
 // maxItemValues bounds the JSON values of one event. A valid event has
 // about twenty besides its extra payload fields, and those are capped at
@@ -183,6 +186,18 @@ func scanValue(b []byte, i int) (end, values int, err error) {
 			continue // its first member's value starts at b[i]
 		case c == '"':
 			if i, err = scanString(b, i); err != nil {
+				return i, values, err
+			}
+		case c == 'N':
+			if i, err = scanLiteral(b, i, "NaN"); err != nil {
+				return i, values, err
+			}
+		case c == 'I':
+			if i, err = scanLiteral(b, i, "Infinity"); err != nil {
+				return i, values, err
+			}
+		case c == '-' && i+1 < len(b) && b[i+1] == 'I':
+			if i, err = scanLiteral(b, i, "-Infinity"); err != nil {
 				return i, values, err
 			}
 		case c == '-' || c >= '0' && c <= '9':

@@ -25,7 +25,8 @@ func TestDecodeIsAsStrictAsPython(t *testing.T) {
 		"bad escape":              strings.Replace(validFace, `"A"`, `"A\x41"`, 1),
 		"short unicode escape":    strings.Replace(validFace, `"A"`, `"A\u00e"`, 1),
 		"trailing comma":          strings.Replace(validFace, `4]}}`, `4],}}`, 1),
-		"NaN":                     strings.Replace(validFace, `0.5`, `NaN`, 1),
+		"nan":                     strings.Replace(validFace, `0.5`, `nan`, 1),
+		"Inf":                     strings.Replace(validFace, `0.5`, `Inf`, 1),
 		"single quotes":           strings.Replace(validFace, `"A"`, `'A'`, 1),
 		"trailing data":           validFace + ` x`,
 		"two values":              validFace + validFace,
@@ -40,6 +41,14 @@ func TestDecodeIsAsStrictAsPython(t *testing.T) {
 			if !errors.As(err, &verr) || verr.Errors[0].Type != "json_invalid" {
 				t.Errorf("%s (ndjson %v): %v, want 422 json_invalid", name, nd, err)
 			}
+		}
+	}
+	// Python's json takes NaN and ±Infinity; the field refuses them.
+	for _, tok := range []string{"NaN", "Infinity", "-Infinity"} {
+		_, err := Decode(strings.NewReader(strings.Replace(validFace, `0.5`, tok, 1)), false)
+		var verr *ValidationError
+		if !errors.As(err, &verr) || len(verr.Errors) != 1 {
+			t.Errorf("%s as similarity: %v, want one 422 entry", tok, err)
 		}
 	}
 	// Escapes of the same characters are fine.

@@ -196,7 +196,7 @@
 //
 // # Metrics
 //
-//	securevision_wsfanout_clients                  gauge: open streams
+//	securevision_wsfanout_clients                  gauge: connections holding a slot (upgrading ones included)
 //	securevision_wsfanout_messages_sent_total      counter: event messages written
 //	securevision_wsfanout_log_reads_total          counter: catch-up chunks read from the log
 //	securevision_wsfanout_log_read_events_total    counter: records read by catch-up

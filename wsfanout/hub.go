@@ -33,12 +33,16 @@ type Hub struct {
 	m        *hubMetrics
 	upgrader *gws.Upgrader
 
-	// active counts upgraded or upgrading connections (the MaxClients cap);
-	// open counts registered streams (Clients and the clients gauge).
+	// active counts the connections that hold a slot: from the moment
+	// ServeHTTP admits an upgrade until unregister (or a failed upgrade)
+	// gives the slot back. It is the one count of clients: the MaxClients
+	// cap, Clients (/health ws_clients) and the clients gauge all read it,
+	// so a client seen to leave has freed its slot. (A second count of
+	// registered streams, read by Clients, let a test see a client leave
+	// while another was still upgrading, and the next dial raced them.)
 	// closing is mu.closing readable without the lock: ServeHTTP refuses
 	// new connections early with it, register decides under mu.
 	active  atomic.Int64
-	open    atomic.Int64
 	closing atomic.Bool
 	wg      sync.WaitGroup
 
@@ -60,7 +64,7 @@ func New(opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{opts: opts, log: opts.Log, logger: opts.Logger}
-	h.m = newHubMetrics(opts.Registerer, h.open.Load)
+	h.m = newHubMetrics(opts.Registerer, h.active.Load)
 	h.mu.conns = make(map[*client]struct{})
 	h.upgrader = gws.NewUpgrader(&handler{h: h}, &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxMessageBytes,
@@ -75,8 +79,9 @@ func New(opts Options) (*Hub, error) {
 	return h, nil
 }
 
-// Clients returns the number of open streams (/health ws_clients).
-func (h *Hub) Clients() int { return int(h.open.Load()) }
+// Clients returns the number of stream connections that hold a slot,
+// upgrading ones included (/health ws_clients).
+func (h *Hub) Clients() int { return int(h.active.Load()) }
 
 // batch is one published group of entries, shared by every client queue.
 type batch struct {
@@ -335,7 +340,6 @@ func (h *Hub) register(c *client) bool {
 	if !c.hasAfter {
 		c.cursor = h.log.LastID()
 	}
-	h.open.Add(1)
 	return true
 }
 
@@ -356,11 +360,7 @@ func (h *Hub) unregister(c *client) {
 		h.mu.subs = h.mu.subs[:last]
 	}
 	h.mu.Unlock()
-	// The slot first: once Clients() dropped, a new connection fits.
 	h.active.Add(-1)
-	if !c.disabled {
-		h.open.Add(-1)
-	}
 	reason := c.reason()
 	h.m.disconnects.WithLabelValues(reason).Inc()
 	if reason != reasonClientClosed && reason != reasonShutdown && reason != reasonDisabled {
