@@ -140,6 +140,14 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	return s, nil
 }
 
+// PID is the server's process id; an in-process server is this process.
+func (s *Server) PID() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return os.Getpid()
+	}
+	return s.cmd.Process.Pid
+}
+
 func (s *Server) closeLog() {
 	if s.logFile != nil {
 		s.logFile.Close()

@@ -72,6 +72,7 @@ func sections() []section {
 		{"restart", "e. Restart time", true, runRestart},
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
+		{"hostile", "h. Hostile request bodies", true, runHostile},
 	}
 }
 
