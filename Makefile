@@ -14,7 +14,7 @@ HAVE_OPENCV := $(shell pkg-config --exists opencv4 2>/dev/null && echo yes)
 TAGS := $(if $(HAVE_OPENCV),-tags gocv,)
 PKGS_NOVISION = $$($(GO) list ./... | grep -v /ingest/vision)
 
-.PHONY: all build run test test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean
+.PHONY: all build run test test-all test-deps test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean
 
 all: build
 
@@ -30,7 +30,13 @@ lint:
 	$(GO) vet ./...
 	$(if $(HAVE_OPENCV),$(GO) vet -tags gocv ./ingest/vision/... ./cmd/...,)
 
-test: lint test-vision
+# make test first installs what the tests use when it is missing (see
+# test-deps), then runs them in a new make, which sees OpenCV if it was
+# just installed.
+test: test-deps
+	@$(MAKE) --no-print-directory test-all
+
+test-all: lint test-vision
 	$(GO) test -race -timeout 15m $(PKGS_NOVISION)
 
 test-vision:
@@ -50,6 +56,22 @@ bench:
 # browser test, Prometheus for the scrape test, wrk for HTTP load.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
 	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets
+# test-deps runs deps when a package of DEB_PKGS (or the seed's npm
+# client) is missing and it can (root, apt-get); otherwise it says which
+# tests will skip, and why, and goes on.
+test-deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done | tr '\n' ' '); \
+	if [ ! -d httpd/testdata/seed/node_modules/axios ] && command -v npm >/dev/null; then missing="$$missing(npm: axios)"; fi; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "make test: installing what the tests use: $$missing"; $(MAKE) --no-print-directory deps; \
+	else \
+	  echo "NOTE: missing: $$missing"; \
+	  echo "      make test cannot install them (it needs root and apt-get: run 'sudo make deps')."; \
+	  echo "      Tests that need them are SKIPPED and say so: vision (OpenCV, Tesseract), browser (chromium),"; \
+	  echo "      Prometheus scrape (prometheus), load (wrk), seed clients (python3-requests, python3-websockets, axios)."; \
+	fi
+
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
