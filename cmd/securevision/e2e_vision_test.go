@@ -18,16 +18,6 @@ import (
 
 const megamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
 
-type wsCollector struct {
-	gws.BuiltinEventHandler
-	msgs chan []byte
-}
-
-func (c *wsCollector) OnMessage(_ *gws.Conn, m *gws.Message) {
-	c.msgs <- bytes.Clone(m.Bytes())
-	m.Close()
-}
-
 // TestVideoSourceEndToEnd: a video file source in serve produces events
 // that appear on /events, on /stream and with a snapshot.
 func TestVideoSourceEndToEnd(t *testing.T) {

@@ -200,7 +200,7 @@ func (s *roundTripServer) checkRoundTrip(t *testing.T, evs []map[string]any) (fi
 		}
 	}
 	// WebSocket replay from the cursor.
-	col := &roundTripCollector{msgs: make(chan []byte, len(evs)+1)}
+	col := &wsCollector{msgs: make(chan []byte, len(evs)+1)}
 	conn, _, err := gws.NewClient(col, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(s.base, "http") + fmt.Sprintf("/stream?after=%d", first-1)})
 	if err != nil {
 		t.Fatal(err)
@@ -227,12 +227,13 @@ func (s *roundTripServer) checkRoundTrip(t *testing.T, evs []map[string]any) (fi
 	return first, stored
 }
 
-type roundTripCollector struct {
+// wsCollector is a gws client handler that queues each message.
+type wsCollector struct {
 	gws.BuiltinEventHandler
 	msgs chan []byte
 }
 
-func (c *roundTripCollector) OnMessage(_ *gws.Conn, m *gws.Message) {
+func (c *wsCollector) OnMessage(_ *gws.Conn, m *gws.Message) {
 	c.msgs <- bytes.Clone(m.Bytes())
 	m.Close()
 }
