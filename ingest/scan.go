@@ -21,9 +21,10 @@ import (
 //     original service parsed with, refuses them, and so do we (422).
 //
 // The grammar is RFC 8259's plus what Python's json module also takes:
-// the tokens NaN, Infinity and -Infinity, which then fail validation at
-// their field (no number field takes them) as they did in the original
-// service. No comments, no trailing commas, strings of valid UTF-8 with
+// the tokens NaN, Infinity and -Infinity. None of them is a valid value of
+// any field: NaN is refused at its field (fastjson parses it as a number),
+// Infinity and -Infinity as invalid JSON of their item (fastjson cannot
+// parse them), so the answer is a 422 either way. No comments, no trailing commas, strings of valid UTF-8 with
 // only the standard escapes. Nesting is bounded by fastjson.MaxDepth, the
 // parser's own bound.
 

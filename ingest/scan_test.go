@@ -43,7 +43,7 @@ func TestDecodeIsAsStrictAsPython(t *testing.T) {
 			}
 		}
 	}
-	// Python's json takes NaN and ±Infinity; the field refuses them.
+	// Python's json takes NaN and ±Infinity; no field does (see scan.go).
 	for _, tok := range []string{"NaN", "Infinity", "-Infinity"} {
 		_, err := Decode(strings.NewReader(strings.Replace(validFace, `0.5`, tok, 1)), false)
 		var verr *ValidationError
