@@ -62,7 +62,8 @@ func (s *Service) SetLists(l ListMatcher) { s.opts.Lists = l }
 // twice.
 var ErrUnavailable = errors.New("ingest: store unavailable")
 
-// Append validates evs and appends them atomically (Sink).
+// Append checks evs (1 to MaxItems of them, each passing Validate) and
+// appends them atomically (Sink): the entry for events nobody has checked.
 func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 	if len(evs) == 0 {
 		return Result{}, &ValidationError{Errors: []FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
@@ -74,11 +75,14 @@ func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 		s.m.rejected.WithLabelValues("invalid").Inc()
 		return Result{}, err
 	}
-	return s.AppendDecoded(ctx, evs)
+	return s.AppendValidated(ctx, evs)
 }
 
-// AppendDecoded appends events that Decode returned (already validated).
-func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error) {
+// AppendValidated appends evs atomically without checking them: the
+// caller guarantees that they passed Validate, directly or through Decode
+// (whose nil error means the batch is valid), and that there are 1 to
+// MaxItems of them. Anything else must go through Append.
+func (s *Service) AppendValidated(ctx context.Context, evs []Event) (Result, error) {
 	now := s.now().UnixMilli()
 	size := 0
 	for i := range evs {
@@ -135,7 +139,7 @@ func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error
 	return Result{Count: len(evs), FirstID: first, LastID: last}, nil
 }
 
-// appendScratch is AppendDecoded's reusable buffer of record parts and
+// appendScratch is AppendValidated's reusable buffer of record parts and
 // its record slice. Pooled because a 1000-event request fills about 250
 // KiB of them, and allocating those afresh per request kept the garbage
 // collector cycling under batch ingest.
