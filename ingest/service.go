@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,8 +37,11 @@ func (o Options) Validate() error {
 // Service is the one append path (it implements Sink).
 type Service struct {
 	opts Options
-	now  func() time.Time
-	m    *ingestMetrics
+	// lists is Options.Lists until SetLists replaces it (opts.Lists is
+	// not read after New); nil when there are none.
+	lists atomic.Pointer[ListMatcher]
+	now   func() time.Time
+	m     *ingestMetrics
 }
 
 // New creates the service.
@@ -49,11 +53,20 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.SetLists(opts.Lists)
 	return s, nil
 }
 
-// SetLists installs the watchlists (they may be created after the service).
-func (s *Service) SetLists(l ListMatcher) { s.opts.Lists = l }
+// SetLists installs the watchlists (they may be created after the
+// service); nil removes them. It is safe while appends run: each append
+// reads the lists once, so one batch is matched against one set of them.
+func (s *Service) SetLists(l ListMatcher) {
+	if l == nil {
+		s.lists.Store(nil)
+		return
+	}
+	s.lists.Store(&l)
+}
 
 // ErrUnavailable wraps log failures: the store cannot take the batch (HTTP
 // 503). The batch was not acknowledged and is stored whole or not at all:
@@ -103,14 +116,18 @@ func (s *Service) AppendValidated(ctx context.Context, evs []Event) (Result, err
 		sc.buf, sc.recs = buf, recs // keep what grew
 		sc.release()
 	}()
+	var lists ListMatcher
+	if l := s.lists.Load(); l != nil {
+		lists = *l
+	}
 	var faces, plates int
 	for i := range evs {
 		ev := &evs[i]
 		if ev.TsMs == 0 {
 			ev.TsMs = now
 		}
-		if p := ev.Plate; p != nil && !p.ListMatchSet && s.opts.Lists != nil {
-			p.ListMatch = s.opts.Lists.Match(p.PlateText)
+		if p := ev.Plate; p != nil && !p.ListMatchSet && lists != nil {
+			p.ListMatch = lists.Match(p.PlateText)
 		}
 		typ := projections.TypeCode(ev.Type)
 		if typ == projections.TypeFace {
