@@ -26,6 +26,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -450,7 +451,7 @@ sampling:
 		verdicts = append(verdicts, fmt.Sprintf("| %s | %.1f | %+.3f/min | %+.1f | %s |", tr.name, mean, slope*60, growth, verdict))
 	}
 	writeCSV(filepath.Join(*out, "soak.csv"), samples)
-	if err := plot(filepath.Join(*out, "soak.png"), samples); err != nil {
+	if err := writeCharts(filepath.Join(*out, "soak.png"), samples); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 	}
 	var md strings.Builder
@@ -664,7 +665,7 @@ func (c *wsClient) OnClose(_ *gws.Conn, err error) {
 		return
 	}
 	var ce *gws.CloseError
-	if errorsAs(err, &ce) && ce.Code == 4000 {
+	if errors.As(err, &ce) && ce.Code == 4000 {
 		// Too slow: resume where we are, as a real client would.
 		c.mu.Lock()
 		c.resumes++
