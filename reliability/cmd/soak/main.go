@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -42,6 +41,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/securevision/events/reliability"
 )
@@ -512,29 +513,40 @@ func fit(s []sample, get func(sample) float64) (slope, mean float64) {
 	return (n*sxy - sx*sy) / d, sy / n
 }
 
+// scrape reads the unlabelled gauges and counters of /metrics by name
+// (go_goroutines, process_open_fds, the go_memstats_ and go_gc_ values
+// liveHeapMB needs), parsed with Prometheus's own text-format parser as
+// bench.Server.Metric does. (Importing bench for it would build its
+// in-process server wiring into this driver of the real binary.)
 func scrape(c *http.Client, base string) (map[string]float64, error) {
 	r, err := c.Get(base + "/metrics")
 	if err != nil {
 		return nil, err
 	}
 	defer r.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
+	if r.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", r.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	m := make(map[string]float64, len(mfs))
+	for name, mf := range mfs {
+		if len(mf.GetMetric()) != 1 || len(mf.GetMetric()[0].GetLabel()) != 0 {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = f
+		switch x := mf.GetMetric()[0]; {
+		case x.Gauge != nil:
+			m[name] = x.GetGauge().GetValue()
+		case x.Counter != nil:
+			m[name] = x.GetCounter().GetValue()
+		case x.Untyped != nil:
+			m[name] = x.GetUntyped().GetValue()
 		}
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 // liveHeapMB is the Go heap the last GC marked live, from the goal the
