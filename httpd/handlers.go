@@ -84,7 +84,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	evs, err := ingest.Decode(r.Body, ndjson)
 	if err == nil {
 		var res ingest.Result
-		res, err = s.opts.Ingest.AppendDecoded(r.Context(), evs)
+		res, err = s.opts.Ingest.AppendValidated(r.Context(), evs)
 		if err == nil {
 			writeJSON(w, http.StatusOK, res)
 			return

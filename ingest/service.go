@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,8 +37,11 @@ func (o Options) Validate() error {
 // Service is the one append path (it implements Sink).
 type Service struct {
 	opts Options
-	now  func() time.Time
-	m    *ingestMetrics
+	// lists is Options.Lists until SetLists replaces it (opts.Lists is
+	// not read after New); nil when there are none.
+	lists atomic.Pointer[ListMatcher]
+	now   func() time.Time
+	m     *ingestMetrics
 }
 
 // New creates the service.
@@ -49,11 +53,20 @@ func New(opts Options) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.SetLists(opts.Lists)
 	return s, nil
 }
 
-// SetLists installs the watchlists (they may be created after the service).
-func (s *Service) SetLists(l ListMatcher) { s.opts.Lists = l }
+// SetLists installs the watchlists (they may be created after the
+// service); nil removes them. It is safe while appends run: each append
+// reads the lists once, so one batch is matched against one set of them.
+func (s *Service) SetLists(l ListMatcher) {
+	if l == nil {
+		s.lists.Store(nil)
+		return
+	}
+	s.lists.Store(&l)
+}
 
 // ErrUnavailable wraps log failures: the store cannot take the batch (HTTP
 // 503). The batch was not acknowledged and is stored whole or not at all:
@@ -62,7 +75,8 @@ func (s *Service) SetLists(l ListMatcher) { s.opts.Lists = l }
 // twice.
 var ErrUnavailable = errors.New("ingest: store unavailable")
 
-// Append validates evs and appends them atomically (Sink).
+// Append checks evs (1 to MaxItems of them, each passing Validate) and
+// appends them atomically (Sink): the entry for events nobody has checked.
 func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 	if len(evs) == 0 {
 		return Result{}, &ValidationError{Errors: []FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
@@ -74,11 +88,14 @@ func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 		s.m.rejected.WithLabelValues("invalid").Inc()
 		return Result{}, err
 	}
-	return s.AppendDecoded(ctx, evs)
+	return s.AppendValidated(ctx, evs)
 }
 
-// AppendDecoded appends events that Decode returned (already validated).
-func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error) {
+// AppendValidated appends evs atomically without checking them: the
+// caller guarantees that they passed Validate, directly or through Decode
+// (whose nil error means the batch is valid), and that there are 1 to
+// MaxItems of them. Anything else must go through Append.
+func (s *Service) AppendValidated(ctx context.Context, evs []Event) (Result, error) {
 	now := s.now().UnixMilli()
 	size := 0
 	for i := range evs {
@@ -99,14 +116,18 @@ func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error
 		sc.buf, sc.recs = buf, recs // keep what grew
 		sc.release()
 	}()
+	var lists ListMatcher
+	if l := s.lists.Load(); l != nil {
+		lists = *l
+	}
 	var faces, plates int
 	for i := range evs {
 		ev := &evs[i]
 		if ev.TsMs == 0 {
 			ev.TsMs = now
 		}
-		if p := ev.Plate; p != nil && !p.ListMatchSet && s.opts.Lists != nil {
-			p.ListMatch = s.opts.Lists.Match(p.PlateText)
+		if p := ev.Plate; p != nil && !p.ListMatchSet && lists != nil {
+			p.ListMatch = lists.Match(p.PlateText)
 		}
 		typ := projections.TypeCode(ev.Type)
 		if typ == projections.TypeFace {
@@ -135,7 +156,7 @@ func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error
 	return Result{Count: len(evs), FirstID: first, LastID: last}, nil
 }
 
-// appendScratch is AppendDecoded's reusable buffer of record parts and
+// appendScratch is AppendValidated's reusable buffer of record parts and
 // its record slice. Pooled because a 1000-event request fills about 250
 // KiB of them, and allocating those afresh per request kept the garbage
 // collector cycling under batch ingest.
@@ -163,40 +184,3 @@ func (sc *appendScratch) release() {
 	clear(sc.recs)
 	appendScratchPool.Put(sc)
 }
-
-type ingestMetrics struct {
-	appended *prometheus.CounterVec
-	rejected *prometheus.CounterVec
-	items    prometheus.Histogram
-}
-
-func newIngestMetrics(reg prometheus.Registerer) *ingestMetrics {
-	m := &ingestMetrics{
-		appended: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "securevision_ingest_appended_events_total",
-			Help: "Events durably appended, by type.",
-		}, []string{"type"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "securevision_ingest_rejected_requests_total",
-			Help: "Append requests refused, by reason (invalid, too_large, store).",
-		}, []string{"reason"}),
-		items: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "securevision_ingest_request_events",
-			Help:    "Events per append request.",
-			Buckets: prometheus.ExponentialBuckets(1, 4, 8),
-		}),
-	}
-	for _, t := range []string{TypeFace, TypePlate} {
-		m.appended.WithLabelValues(t)
-	}
-	for _, r := range []string{"invalid", "too_large", "store"} {
-		m.rejected.WithLabelValues(r)
-	}
-	if reg != nil {
-		reg.MustRegister(m.appended, m.rejected, m.items)
-	}
-	return m
-}
-
-// CountRejected lets the HTTP layer count decode-time refusals.
-func (s *Service) CountRejected(reason string) { s.m.rejected.WithLabelValues(reason).Inc() }

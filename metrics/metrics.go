@@ -1,15 +1,14 @@
-// Package metrics owns the process's one Prometheus registry. Components
-// register their own metrics on it (newXxxMetrics(reg) in each package);
-// this package only creates it with the Go and process collectors and
-// serves it.
+// Package metrics creates the process's one Prometheus registry, with the
+// Go runtime and process collectors on it. The server (cmd/securevision
+// serve) makes it at start-up and passes it down: each component registers
+// its own metrics on it (newXxxMetrics(reg) in eventlog, projections,
+// ingest, ingest/vision, wsfanout and httpd), and httpd serves it at
+// GET /metrics (httpd.Options.Gatherer). This package serves nothing.
 package metrics
 
 import (
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // NewRegistry returns a registry with the Go runtime and process collectors.
@@ -20,9 +19,4 @@ func NewRegistry() *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return reg
-}
-
-// Handler serves reg in the Prometheus text format.
-func Handler(reg *prometheus.Registry) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 }

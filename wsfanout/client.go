@@ -373,29 +373,31 @@ var errClosing = errors.New("wsfanout: close requested")
 // drain writes everything queued until the queue is empty.
 func (c *client) drain() error {
 	for {
-		if err := c.drainOnce(); err != errMore {
-			if errors.Is(err, errClosing) {
-				continue // the next round sends the close frame
-			}
+		more, err := c.drainOnce()
+		switch {
+		case errors.Is(err, errClosing):
+			// The next round sends the close frame.
+		case err != nil:
 			return err
+		case !more:
+			return nil
 		}
 	}
 }
 
-// errMore: drainOnce did work; call it again.
-var errMore = errors.New("wsfanout: more")
-
-// drainOnce takes what is queued and delivers it; errMore when it did work.
-func (c *client) drainOnce() error {
+// drainOnce takes what is queued and delivers it. more reports that it
+// found work, so drain calls it again; with an empty queue it flushes
+// and returns more == false.
+func (c *client) drainOnce() (more bool, err error) {
 	c.mu.Lock()
 	if c.mu.closing {
 		code, reason := c.mu.closeCode, c.mu.closeReason
 		c.mu.Unlock()
-		return c.sendClose(code, reason)
+		return false, c.sendClose(code, reason)
 	}
 	if c.mu.closed {
 		c.mu.Unlock()
-		return errStopped
+		return false, errStopped
 	}
 	q := c.mu.queue
 	c.mu.queue = c.spare[:0]
@@ -410,7 +412,7 @@ func (c *client) drainOnce() error {
 
 	if len(q) == 0 && len(reps) == 0 && !lag && sl == 0 {
 		c.spare, c.spareRep = q, reps
-		return c.flush()
+		return false, c.flush()
 	}
 	for i, r := range reps {
 		c.buf()
@@ -421,22 +423,22 @@ func (c *client) drainOnce() error {
 		// Read after the flag was cleared: covers every batch Publish
 		// skipped while the client was lagging (doc.go).
 		if err := c.catchUp(c.h.log.LastID()); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if sl != 0 {
 		if err := c.deliver(&batch{first: sf, last: sl}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	for i, b := range q {
 		if err := c.deliver(b); err != nil {
-			return err
+			return false, err
 		}
 		q[i] = nil
 	}
 	c.spare, c.spareRep = q[:0], reps[:0]
-	return errMore
+	return true, nil
 }
 
 // deliver writes the entries of b above the cursor, catching up from the

@@ -77,7 +77,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbURL := fs.String("store", "", "store URL to read (offline)")
-	server := fs.String("server", "", "server base URL to read, e.g. http://127.0.0.1:8000")
+	server := fs.String("server", "", "server base URL to read, e.g. http://127.0.0.1:8000 (pages refused with 429 or 503 are retried after Retry-After)")
 	token := fs.String("token", os.Getenv("SECUREVISION__API__AUTH_TOKEN"), "bearer token for --server")
 	after := fs.Uint64("after", 0, "export events with id greater than this")
 	out := fs.String("o", "-", "output file (- for stdout)")
@@ -143,29 +143,20 @@ func exportStore(dbURL string, after uint64, w io.Writer) (int, error) {
 }
 
 // exportServer follows the server's next links (order=asc from the cursor).
+// A page refused for now (429, 503) is asked again after Retry-After; see
+// getPage.
 func exportServer(ctx context.Context, base, token string, after uint64, w io.Writer) (int, error) {
 	next := strings.TrimRight(base, "/") + "/events?order=asc&limit=1000&after=" + strconv.FormatUint(after, 10)
 	client := &http.Client{Timeout: time.Minute}
 	n := 0
 	for next != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, next, nil)
+		page, err := url.Parse(next)
 		if err != nil {
 			return n, err
 		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
+		body, hdr, err := getPage(ctx, client, page, token)
 		if err != nil {
 			return n, err
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return n, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return n, fmt.Errorf("%s: %s: %s", next, resp.Status, strings.TrimSpace(string(body)))
 		}
 		items, err := splitArray(body)
 		if err != nil {
@@ -178,17 +169,90 @@ func exportServer(ctx context.Context, base, token string, after uint64, w io.Wr
 			n++
 		}
 		next = ""
-		if l := linkNext(resp.Header.Get("Link")); l != "" {
+		if l := linkNext(hdr.Get("Link")); l != "" {
 			// The server sends a relative reference: resolve it against
 			// the page it came with.
 			ref, err := url.Parse(l)
 			if err != nil {
-				return n, fmt.Errorf("%s: next link %q: %w", req.URL, l, err)
+				return n, fmt.Errorf("%s: next link %q: %w", page, l, err)
 			}
-			next = req.URL.ResolveReference(ref).String()
+			next = page.ResolveReference(ref).String()
 		}
 	}
 	return n, nil
+}
+
+// Retries of one page that the server refuses for now (429 Too Many
+// Requests from its rate limit, 503 Service Unavailable): at most
+// exportRetries in a row, each after the response's Retry-After (seconds
+// or an HTTP date; exportDefaultWait without one) capped at exportMaxWait,
+// so a wrong or hostile header cannot stall an export for long.
+const (
+	exportRetries     = 5
+	exportMaxWait     = 30 * time.Second
+	exportDefaultWait = time.Second
+)
+
+// getPage GETs page and returns the body and headers of its 200 answer,
+// waiting and asking again on 429 and 503 (see exportRetries) until ctx
+// is done.
+func getPage(ctx context.Context, client *http.Client, page *url.URL, token string) ([]byte, http.Header, error) {
+	for retries := 0; ; retries++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, page.String(), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, nil, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+		if resp.StatusCode == http.StatusOK {
+			return body, resp.Header, nil
+		}
+		refused := fmt.Errorf("%s: %s: %s", page, resp.Status, strings.TrimSpace(string(body)))
+		if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+			return nil, nil, refused
+		}
+		if retries == exportRetries {
+			return nil, nil, fmt.Errorf("%w (gave up after %d retries)", refused, retries)
+		}
+		t := time.NewTimer(retryAfter(resp.Header.Get("Retry-After"), time.Now()))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, fmt.Errorf("%w (waiting to retry: %w)", refused, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// retryAfter is the wait a Retry-After header asks for (RFC 9110 §10.2.3:
+// delay-seconds or an HTTP date), within [0, exportMaxWait];
+// exportDefaultWait when it is missing or unreadable.
+func retryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return exportDefaultWait
+	}
+	// An overflowing number parses as the largest uint64 with ErrRange.
+	if secs, err := strconv.ParseUint(h, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		if secs >= uint64(exportMaxWait/time.Second) {
+			return exportMaxWait
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return min(max(t.Sub(now), 0), exportMaxWait)
+	}
+	return exportDefaultWait
 }
 
 // linkNext extracts the rel="next" target of an RFC 8288 Link header.

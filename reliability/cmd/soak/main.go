@@ -21,11 +21,11 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +41,8 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/securevision/events/reliability"
 )
@@ -450,7 +452,7 @@ sampling:
 		verdicts = append(verdicts, fmt.Sprintf("| %s | %.1f | %+.3f/min | %+.1f | %s |", tr.name, mean, slope*60, growth, verdict))
 	}
 	writeCSV(filepath.Join(*out, "soak.csv"), samples)
-	if err := plot(filepath.Join(*out, "soak.png"), samples); err != nil {
+	if err := writeCharts(filepath.Join(*out, "soak.png"), samples); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 	}
 	var md strings.Builder
@@ -511,29 +513,40 @@ func fit(s []sample, get func(sample) float64) (slope, mean float64) {
 	return (n*sxy - sx*sy) / d, sy / n
 }
 
+// scrape reads the unlabelled gauges and counters of /metrics by name
+// (go_goroutines, process_open_fds, the go_memstats_ and go_gc_ values
+// liveHeapMB needs), parsed with Prometheus's own text-format parser as
+// bench.Server.Metric does. (Importing bench for it would build its
+// in-process server wiring into this driver of the real binary.)
 func scrape(c *http.Client, base string) (map[string]float64, error) {
 	r, err := c.Get(base + "/metrics")
 	if err != nil {
 		return nil, err
 	}
 	defer r.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
+	if r.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /metrics: %s", r.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse /metrics: %w", err)
+	}
+	m := make(map[string]float64, len(mfs))
+	for name, mf := range mfs {
+		if len(mf.GetMetric()) != 1 || len(mf.GetMetric()[0].GetLabel()) != 0 {
 			continue
 		}
-		name, val, ok := strings.Cut(line, " ")
-		if !ok {
-			continue
-		}
-		if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-			m[name] = f
+		switch x := mf.GetMetric()[0]; {
+		case x.Gauge != nil:
+			m[name] = x.GetGauge().GetValue()
+		case x.Counter != nil:
+			m[name] = x.GetCounter().GetValue()
+		case x.Untyped != nil:
+			m[name] = x.GetUntyped().GetValue()
 		}
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 // liveHeapMB is the Go heap the last GC marked live, from the goal the
@@ -664,7 +677,7 @@ func (c *wsClient) OnClose(_ *gws.Conn, err error) {
 		return
 	}
 	var ce *gws.CloseError
-	if errorsAs(err, &ce) && ce.Code == 4000 {
+	if errors.As(err, &ce) && ce.Code == 4000 {
 		// Too slow: resume where we are, as a real client would.
 		c.mu.Lock()
 		c.resumes++

@@ -3,126 +3,132 @@ package main
 import (
 	"errors"
 	"fmt"
-	"image"
 	"image/color"
-	"image/draw"
-	"image/png"
 	"math"
 	"os"
+	"strconv"
 
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
+// series is one line of a chart: a column of the samples.
+type series struct {
+	name  string
+	color color.RGBA
+	dash  bool
+	get   func(sample) float64
+}
 
-// plot draws two stacked line charts (RSS MB; ingest and query p99 ms)
-// over time into a PNG, with the standard library and x/image's basic
-// font (already a module dependency): no plotting library needed.
-func plot(path string, s []sample) error {
-	const w, h, pad = 900, 600, 60
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+// writeCharts writes soak.png: two charts over the run, one above the
+// other: memory (RSS and live Go heap, MB) and p99 latency (ingest and
+// queries, ms), each with a title, axes labelled with their units, ticks,
+// gridlines and a legend (gonum/plot).
+func writeCharts(path string, s []sample) error {
 	if len(s) == 0 {
 		return errors.New("no samples")
 	}
-	tmax := s[len(s)-1].T
-	panel := func(top int, title string, series []struct {
-		name string
-		c    color.RGBA
-		get  func(sample) float64
-	}) {
-		bottom := top + h/2 - pad
-		left, right := pad+20, w-20
-		ymax := 0.0
-		for _, sr := range series {
-			for _, x := range s {
-				ymax = math.Max(ymax, sr.get(x))
-			}
-		}
-		if ymax == 0 {
-			ymax = 1
-		}
-		ymax *= 1.1
-		axis := color.RGBA{0, 0, 0, 255}
-		for x := left; x <= right; x++ {
-			img.Set(x, bottom, axis)
-		}
-		for y := top; y <= bottom; y++ {
-			img.Set(left, y, axis)
-		}
-		label(img, left, top-8, title, axis)
-		label(img, 4, top+8, fmt.Sprintf("%.0f", ymax), axis)
-		label(img, 4, bottom, "0", axis)
-		label(img, right-60, bottom+16, fmt.Sprintf("%.0f s", tmax), axis)
-		px := func(t float64) int { return left + int(t/math.Max(tmax, 1)*float64(right-left)) }
-		py := func(v float64) int { return bottom - int(v/ymax*float64(bottom-top)) }
-		for k, sr := range series {
-			label(img, left+10+k*120, top+14, sr.name, sr.c)
-			for i := 1; i < len(s); i++ {
-				line(img, px(s[i-1].T), py(sr.get(s[i-1])), px(s[i].T), py(sr.get(s[i])), sr.c)
-			}
-		}
-	}
-	type ser = struct {
-		name string
-		c    color.RGBA
-		get  func(sample) float64
-	}
-	panel(pad, "memory (MB)", []ser{
-		{"rss MB", color.RGBA{200, 30, 30, 255}, func(x sample) float64 { return x.RSSMB }},
-		{"go heap MB (live)", color.RGBA{200, 120, 0, 255}, func(x sample) float64 { return x.HeapMB }},
+	mem, err := chart(s, "Memory of the server process", "MB", []series{
+		{"RSS", color.RGBA{200, 30, 30, 255}, false, func(x sample) float64 { return x.RSSMB }},
+		{"Go heap live at last GC", color.RGBA{220, 130, 0, 255}, true, func(x sample) float64 { return x.HeapMB }},
 	})
-	panel(h/2+pad/2, "p99 latency (ms)", []ser{
-		{"ingest p99", color.RGBA{30, 30, 200, 255}, func(x sample) float64 { return x.IngestP99 }},
-		{"query p99", color.RGBA{20, 140, 20, 255}, func(x sample) float64 { return x.QueryP99 }},
+	if err != nil {
+		return err
+	}
+	lat, err := chart(s, fmt.Sprintf("p99 latency per %s window", *interval), "ms", []series{
+		{"ingest (POST /ingest, 50 events)", color.RGBA{30, 30, 200, 255}, false, func(x sample) float64 { return x.IngestP99 }},
+		{"queries (GET /events, /events/{id}, /health)", color.RGBA{20, 140, 20, 255}, true, func(x sample) float64 { return x.QueryP99 }},
 	})
+	if err != nil {
+		return err
+	}
+	const w, h = 24 * vg.Centimeter, 18 * vg.Centimeter
+	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(120), vgimg.UseBackgroundColor(color.White))
+	rows := [][]*plot.Plot{{mem}, {lat}}
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3,
+		PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 5, PadY: vg.Millimeter * 8}
+	canvases := plot.Align(rows, tiles, draw.New(img))
+	for i, r := range rows {
+		r[0].Draw(canvases[i][0])
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	return png.Encode(f, img)
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
-func label(img *image.RGBA, x, y int, s string, c color.Color) {
-	d := &font.Drawer{Dst: img, Src: image.NewUniform(c), Face: basicfont.Face7x13, Dot: fixed.P(x, y)}
-	d.DrawString(s)
+// chart is one panel: the series over time since the start, from 0 up.
+func chart(s []sample, title, unit string, ss []series) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "time since start (s)"
+	p.Y.Label.Text = unit
+	p.X.Min, p.Y.Min = 0, 0
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = 2*vg.Millimeter, -vg.Millimeter
+	grid := plotter.NewGrid()
+	grid.Vertical.Color = color.Gray{Y: 210}
+	grid.Horizontal.Color = color.Gray{Y: 210}
+	p.Add(grid)
+	for _, sr := range ss {
+		xy := make(plotter.XYs, len(s))
+		for i, x := range s {
+			xy[i] = plotter.XY{X: x.T, Y: sr.get(x)}
+		}
+		l, pts, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return nil, err
+		}
+		l.Color, l.Width = sr.color, vg.Points(1.5)
+		if sr.dash {
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		}
+		pts.Color, pts.Shape, pts.Radius = sr.color, draw.CircleGlyph{}, vg.Points(2.5)
+		p.Add(l, pts)
+		p.Legend.Add(sr.name, l, pts)
+	}
+	// Headroom above the highest point for the legend.
+	p.Y.Max *= 1.25
+	if p.Y.Max == 0 {
+		p.Y.Max = 1
+	}
+	return p, nil
 }
 
-// line is Bresenham's, two pixels thick.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.Color) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := 1, 1
-	if x0 > x1 {
-		sx = -1
-	}
-	if y0 > y1 {
-		sy = -1
-	}
-	e := dx + dy
-	for {
-		img.Set(x0, y0, c)
-		img.Set(x0, y0+1, c)
-		if x0 == x1 && y0 == y1 {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x0 += sx
-		}
-		if e2 <= dx {
-			e += dx
-			y0 += sy
-		}
-	}
-}
+// niceTicks labels about six round values (steps of 1, 2, 2.5 or 5
+// times a power of ten) with their gridlines; plot.DefaultTicks labels
+// only two or three, with trailing zeros (25.00).
+type niceTicks struct{}
 
-func abs(x int) int {
-	if x < 0 {
-		return -x
+func (niceTicks) Ticks(min, max float64) []plot.Tick {
+	if !(max > min) {
+		return []plot.Tick{{Value: min, Label: strconv.FormatFloat(min, 'g', 12, 64)}}
 	}
-	return x
+	raw := (max - min) / 6
+	pow := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * pow
+	for _, m := range []float64{1, 2, 2.5, 5} {
+		if m*pow >= raw {
+			step = m * pow
+			break
+		}
+	}
+	var ts []plot.Tick
+	for i := math.Ceil(min / step); i*step <= max+step*1e-9; i++ {
+		v := i * step
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 12, 64)})
+		if h := v + step/2; h < max {
+			ts = append(ts, plot.Tick{Value: h}) // unlabelled minor tick
+		}
+	}
+	return ts
 }
