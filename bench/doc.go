@@ -5,10 +5,10 @@
 //     about twenty cameras) deterministically from a seed, as ingest.Events
 //     or as the JSON bodies POST /ingest accepts.
 //   - BuildStore fills (or reuses) an on-disk store through the real append
-//     path (eventlog + projections + ingest.Service, wired as the server
-//     wires them).
-//   - Server runs the real securevision binary (or, as a fallback, the same
-//     wiring in-process) on a loopback port.
+//     path (ingest.Service of a store opened with internal/core, which is
+//     the server's wiring of eventlog, projections and ingest).
+//   - Server runs the real securevision binary (or, as a fallback, core.Open
+//     and the HTTP API in-process, without /stream) on a loopback port.
 //   - Runner drives HTTP load: wrk when installed (its --latency
 //     percentiles), else a bounded closed-loop Go load generator.
 //   - ParseGoBench reads `go test -bench` output; Report renders

@@ -18,11 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/securevision/events/httpd"
-	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/core"
 )
 
 // BuildBinary builds ./cmd/securevision of the module at moduleDir into
@@ -216,31 +217,33 @@ func (s *Server) Stop(ctx context.Context) error {
 	return stop(ctx)
 }
 
-// startInProcess serves the store from this process, wired as the binary
-// wires it (storetest: eventlog + projections + ingest; httpd).
+// startInProcess serves the store from this process: core.Open (the
+// server's wiring of log, projections and ingest) and httpd, without the
+// WebSocket hub and the vision pipeline.
 func startInProcess(ctx context.Context, dir string, o ServerOptions) (*Server, error) {
 	start := time.Now()
-	st, err := storetest.OpenErr(dir, storetest.Options{SourceKeysOnly: o.SourceKeysOnly})
+	reg := prometheus.NewRegistry()
+	st, err := core.Open(core.Options{URL: dir, SourceKeysOnly: o.SourceKeysOnly, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpd.New(httpd.Options{Log: st.Log, View: st.View, Ingest: st.Ingest,
-		Gatherer: st.Reg, Registerer: st.Reg, Logger: slog.New(slog.DiscardHandler)})
+	api, err := httpd.New(httpd.Options{Log: st.Log(), View: st.View(), Ingest: st.Ingest(),
+		Gatherer: reg, Registerer: reg, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		st.Log.Close()
+		st.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		st.Log.Close()
+		st.Close()
 		return nil, err
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	s := &Server{URL: "http://" + ln.Addr().String(), exited: make(chan error, 1),
-		Command: "in-process: storetest.OpenErr(" + dir + ") + httpd.New + http.Server on 127.0.0.1:0"}
+		Command: "in-process: core.Open(" + dir + ") + httpd.New + http.Server on 127.0.0.1:0"}
 	go func() { s.exited <- srv.Serve(ln) }()
 	s.stop = func(ctx context.Context) error {
-		return errors.Join(srv.Shutdown(ctx), st.Log.Close())
+		return errors.Join(srv.Shutdown(ctx), st.Close())
 	}
 	if err := s.waitReady(ctx, start, o.Ready); err != nil {
 		_ = s.Stop(context.Background())

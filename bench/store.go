@@ -11,7 +11,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/core"
 )
 
 // BuildOption adjusts BuildStore.
@@ -86,8 +86,8 @@ func (b BuildInfo) Rate() float64 {
 }
 
 // BuildStore makes dir hold at least n events, appended through the real
-// path (ingest.Service.Append over eventlog with projections, as the server
-// wires them) in batches. An existing store with n or more events is
+// path (ingest.Service.Append of a core.Open store: the server's wiring)
+// in batches. An existing store with n or more events is
 // reused; one with fewer gets the missing events. The newest events are
 // stamped near now; if a reused store's newest event is older than the
 // freshness bound, a fresh tail is appended (see WithFreshness). The store is closed
@@ -103,14 +103,14 @@ func BuildStore(dir string, n int, opts ...BuildOption) (BuildInfo, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return BuildInfo{}, err
 	}
-	st, err := storetest.OpenErr(dir, storetest.Options{})
+	st, err := core.Open(core.Options{URL: dir})
 	if err != nil {
 		return BuildInfo{}, fmt.Errorf("bench: open store %s: %w", dir, err)
 	}
 	info := BuildInfo{Dir: dir, Sources: Sources(c.sources)}
-	closeErr := func(err error) error { return errors.Join(err, st.Log.Close()) }
+	closeErr := func(err error) error { return errors.Join(err, st.Close()) }
 
-	have := storeCount(st.Log.State())
+	have := storeCount(st.Log().State())
 	// Seed by size so that a resumed build does not repeat the events it
 	// already appended.
 	gen := NewGenerator(c.seed+have, info.Sources)
@@ -125,7 +125,7 @@ func BuildStore(dir string, n int, opts ...BuildOption) (BuildInfo, error) {
 		}
 	default:
 		info.Reused = true
-		newest, err := newestTs(st.Log)
+		newest, err := newestTs(st.Log())
 		if err != nil {
 			return info, closeErr(err)
 		}
@@ -141,15 +141,15 @@ func BuildStore(dir string, n int, opts ...BuildOption) (BuildInfo, error) {
 	}
 	if need > 0 {
 		start := time.Now()
-		if err := c.appendAll(st.Ingest, gen, need, span); err != nil {
+		if err := c.appendAll(st.Ingest(), gen, need, span); err != nil {
 			return info, closeErr(err)
 		}
 		info.Appended, info.Took = need, time.Since(start)
 		c.log("appended %d events in %s (%.0f events/s)", need, info.Took.Round(time.Millisecond), info.Rate())
 	}
-	s := st.Log.State()
+	s := st.Log().State()
 	info.FirstID, info.LastID, info.Events = s.First, s.Last, storeCount(s)
-	if info.NewestTs, err = newestTs(st.Log); err != nil {
+	if info.NewestTs, err = newestTs(st.Log()); err != nil {
 		return info, closeErr(err)
 	}
 	return info, closeErr(nil)
@@ -162,7 +162,7 @@ func storeCount(s eventlog.State) uint64 {
 	return s.Last - s.First + 1
 }
 
-func newestTs(l *eventlog.Log) (int64, error) {
+func newestTs(l eventlog.RecordLog) (int64, error) {
 	last := l.LastID()
 	if last == 0 {
 		return 0, nil

@@ -97,6 +97,14 @@
 // so readers send stored bytes without re-encoding. created_at is assigned
 // per batch by the writer, never decreasing along the log.
 //
+// # The contract
+//
+// RecordLog (record.go) is what the packages above rely on: ids,
+// atomicity, the watermark, deletions and the order of the commit hooks.
+// Log implements it. Package internal/core opens it (no other non-test
+// code calls Open), with package projections as its Indexer and its commit
+// bus as OnCommit.
+//
 // # Concurrency
 //
 // Append, Update, Get, NewIter, State and Close are safe for concurrent use.

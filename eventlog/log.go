@@ -130,6 +130,11 @@ type Options struct {
 	CacheBytes int64
 }
 
+// FS is the file system a store lives on (Pebble's vfs.FS), named here so
+// that the packages that pass one through (internal/core) need not import
+// Pebble: tests give vfs.NewCrashableMem or an errorfs wrapper.
+type FS = vfs.FS
+
 // DefaultCacheBytes is the block cache when Options.CacheBytes is 0: the
 // recent part of the log and of the indexes, which most queries touch,
 // stays decompressed in memory.

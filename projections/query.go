@@ -66,7 +66,7 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 
 	// The log iterator serves the records; an index iterator, when a
 	// filter allows, says which ids to read.
-	logIt, err := v.log.NewIter(eventlog.LogKey(lo), eventlog.LogKey(hi+1))
+	logIt, err := v.log.NewLogIter(lo, hi)
 	if err != nil {
 		return dst, pg, err
 	}

@@ -116,7 +116,7 @@ func (t *recTable) source(m recMeta) string { return t.srcs[m.src] }
 // JSON's id against its key, created_at order, every index entry against
 // its record and every record against its index entries, the block
 // summaries and the snapshots. It reads everything; run it offline.
-func Verify(l *eventlog.Log) (*VerifyReport, error) {
+func Verify(l eventlog.Store) (*VerifyReport, error) {
 	seed := maphash.MakeSeed()
 	st := l.State()
 	r := &VerifyReport{LowWater: st.First}

@@ -76,7 +76,7 @@ type Options struct {
 
 // View is the set of projections over one log.
 type View struct {
-	log      *eventlog.Log
+	log      eventlog.Store
 	logger   *slog.Logger
 	now      func() time.Time
 	m        *viewMetrics
@@ -102,9 +102,11 @@ type View struct {
 	}
 }
 
-// New creates a View; call Attach after the log is open to load the
-// in-memory state. It must be the log's Indexer and its OnCommit must reach
-// View.Committed.
+// New creates a View. A View is correct only as the Indexer of the log it
+// is attached to (Attach), with every committed batch passed to Committed
+// before it reaches anyone else. Package internal/core (core.Open) wires
+// it so for the server, the tools, the benchmarks and the tests alike;
+// nothing else does.
 func New(opts Options) *View {
 	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly}
 	v.finishBuf.srcGroup = map[string]int{}
@@ -118,8 +120,9 @@ func New(opts Options) *View {
 	return v
 }
 
-// Attach loads the zone map and the rolling counts from the store.
-func (v *View) Attach(l *eventlog.Log) error {
+// Attach loads the zone map and the rolling counts from the store. The
+// log must be open with v as its Indexer and no batch committed since.
+func (v *View) Attach(l eventlog.Store) error {
 	v.log = l
 	start := time.Now()
 	it, err := l.NewIter([]byte{eventlog.FamSummary}, []byte{eventlog.FamSummary + 1})
@@ -395,7 +398,10 @@ func (v *View) zoneLocked(b uint64) *zone {
 	return &v.mu.zones[b-v.mu.base]
 }
 
-// Committed feeds the rolling counts; wire it to eventlog.Options.OnCommit.
+// Committed feeds the rolling counts with a durable batch. Package core
+// calls it on the log's commit goroutine for every batch, before the
+// batch reaches any subscriber, so that a subscriber (the WebSocket hub)
+// never announces an event that /health does not count yet.
 func (v *View) Committed(b eventlog.Batch) {
 	nowSec := v.now().Unix()
 	v.mu.Lock()

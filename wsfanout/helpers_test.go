@@ -27,9 +27,10 @@ import (
 	"github.com/securevision/events/projections"
 )
 
-// testEnv is a real Pebble log on t.TempDir with a projections.View as
-// Indexer and the ingest path (internal/storetest, wired as the server
-// wires them), a hub fed from OnCommit and an httptest server.
+// testEnv is a real store on t.TempDir opened by internal/storetest with
+// core.Open, the server's own wiring (log, projections as its Indexer,
+// ingest), a hub subscribed to the core's commit bus and an httptest
+// server.
 type testEnv struct {
 	t    *testing.T
 	log  *eventlog.Log

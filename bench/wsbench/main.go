@@ -51,9 +51,8 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -81,7 +80,8 @@ func main() {
 
 // ---- server role ----
 
-// server runs log + projections + ingest + hub and a control API:
+// server runs the core (core.Open: log, projections, ingest) with a hub
+// on its commit bus, and a control API:
 // /stream, /stats[?gc=1], /start?rate=R, /stop, /prefill?n=N.
 func server(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
@@ -89,35 +89,18 @@ func server(args []string) error {
 	maxClients := fs.Int("max-clients", 20000, "hub MaxClients")
 	_ = fs.Parse(args)
 
-	view := projections.New(projections.Options{})
-	var hub atomic.Pointer[wsfanout.Hub]
-	l, err := eventlog.Open(eventlog.Options{
-		URL:     *dir,
-		Indexer: view,
-		OnCommit: func(b eventlog.Batch) {
-			view.Committed(b)
-			if h := hub.Load(); h != nil {
-				h.Publish(b)
-			}
-		},
-	})
+	c, err := core.Open(core.Options{URL: *dir})
 	if err != nil {
 		return err
 	}
-	defer l.Close()
-	if err := view.Attach(l); err != nil {
-		return err
-	}
-	ing, err := ingest.New(ingest.Options{Log: l})
-	if err != nil {
-		return err
-	}
+	defer c.Close()
+	l, ing := c.Log(), c.Ingest()
 	h, err := wsfanout.New(wsfanout.Options{Log: l, Enabled: true, MaxClients: *maxClients,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
-	hub.Store(h)
+	c.Subscribe(h.Publish)
 
 	var (
 		mu     sync.Mutex

@@ -13,15 +13,13 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/metrics"
 	"github.com/securevision/events/projections"
 )
@@ -40,69 +38,14 @@ const (
 	shutdownGrace = 15 * time.Second
 )
 
-// store is an opened log with its projections and ingest path.
-type store struct {
-	log    *eventlog.Log
-	view   *projections.View
-	ingest *ingest.Service
-	// subscribers receive every committed batch after the projections.
-	mu   sync.Mutex
-	subs []func(eventlog.Batch)
-	// pub is the lock-free snapshot of subs read by the syncer.
-	pub atomic.Pointer[[]func(eventlog.Batch)]
-}
-
-func (s *store) subscribe(fn func(eventlog.Batch)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.subs = append(s.subs, fn)
-	cp := append([]func(eventlog.Batch){}, s.subs...)
-	s.pub.Store(&cp)
-}
-
-// openStore opens the log at url with its projections.
-func openStore(url string, cacheBytes int64, sourceKeysOnly bool, logger *slog.Logger, reg prometheus.Registerer) (*store, error) {
-	s := &store{}
-	s.view = projections.New(projections.Options{Logger: logger, Registerer: reg, SourceKeysOnly: sourceKeysOnly})
-	l, err := eventlog.Open(eventlog.Options{
-		URL:        url,
-		CacheBytes: cacheBytes,
-		Indexer:    s.view,
-		Logger:     logger,
-		Registerer: reg,
-		OnCommit: func(b eventlog.Batch) {
-			s.view.Committed(b)
-			if subs := s.pub.Load(); subs != nil {
-				for _, fn := range *subs {
-					fn(b)
-				}
-			}
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := s.view.Attach(l); err != nil {
-		l.Close()
-		return nil, err
-	}
-	s.log = l
-	s.ingest, err = ingest.New(ingest.Options{Log: l, Registerer: reg})
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
 // openSink opens a store as an ingest.Sink for the detect and import
 // commands; close flushes and closes it.
 func openSink(_ context.Context, url string) (ingest.Sink, func() error, error) {
-	s, err := openStore(url, 0, false, slog.New(slog.DiscardHandler), nil)
+	c, err := core.Open(core.Options{URL: url})
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.ingest, s.log.Close, nil
+	return c.Ingest(), c.Close, nil
 }
 
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
@@ -140,26 +83,34 @@ func logLevel(environ []string) slog.Level {
 }
 
 // serve runs until ctx is done, then shuts down in order: stop accepting,
-// drain requests, close streams, stop producers, flush and close the store.
+// drain requests, close streams, stop producers, flush and close the store
+// (the start-up and shutdown order package internal/core documents).
 func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []string) error {
 	reg := metrics.NewRegistry()
 	vis, err := newVision(cfg, logger, reg)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg.Events.DBURL, int64(cfg.Events.CacheMB)<<20, cfg.Events.SourceIndex == "keys", logger, reg)
+	st, err := core.Open(core.Options{
+		URL:            cfg.Events.DBURL,
+		CacheBytes:     int64(cfg.Events.CacheMB) << 20,
+		SourceKeysOnly: cfg.Events.SourceIndex == "keys",
+		Logger:         logger,
+		Registerer:     reg,
+	})
 	if err != nil {
 		return err
 	}
 	var closeErrs []error
 	defer func() {
-		if err := st.log.Close(); err != nil {
+		// Last step of the shutdown order (see internal/core).
+		if err := st.Close(); err != nil {
 			closeErrs = append(closeErrs, err)
 			logger.Error("close store", "err", err)
 		}
 	}()
-	st.ingest.SetLists(vis.lists)
-	if err := vis.attach(st.ingest); err != nil {
+	st.Ingest().SetLists(vis.lists)
+	if err := vis.attach(st.Ingest()); err != nil {
 		return err
 	}
 
@@ -167,12 +118,12 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
-	backup, err := backupFunc(st.log, cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
+	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
 	}
 	api, err := httpd.New(httpd.Options{
-		Log: st.log, View: st.view, Ingest: st.ingest,
+		Log: st.Log(), View: st.View(), Ingest: st.Ingest(),
 		Stream: hub.handler(), StreamClients: hub.clients,
 		WSEnabled:          cfg.API.WSEnabled,
 		AuthToken:          cfg.API.AuthToken,
@@ -205,7 +156,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		st.view.RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
+		st.View().RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
 	vis.start(bg, &wg)
 	hup := make(chan os.Signal, 1)
@@ -264,7 +215,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	// 3. Producers and loops stop; then the deferred store close flushes.
 	stopBG()
 	wg.Wait()
-	logger.Info("stopped", "last_id", st.log.LastID())
+	logger.Info("stopped", "last_id", st.Log().LastID())
 	return errors.Join(closeErrs...)
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/projections"
 )
 
@@ -39,13 +40,13 @@ func runVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "securevision verify: %v\n", err)
 		return 2
 	}
-	l, err := eventlog.Open(eventlog.Options{URL: *dbURL, ReadOnly: true})
+	c, err := core.Open(core.Options{URL: *dbURL, ReadOnly: true})
 	if err != nil {
 		fmt.Fprintf(stderr, "securevision verify: %v\n", err)
 		return 2
 	}
-	defer l.Close()
-	rep, err := projections.Verify(l)
+	defer c.Close()
+	rep, err := projections.Verify(c.Log())
 	if err != nil {
 		fmt.Fprintf(stderr, "securevision verify: read failed: %v\n", err)
 		return 1
@@ -118,11 +119,12 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 func exportStore(dbURL string, after uint64, w io.Writer) (int, error) {
-	l, err := eventlog.Open(eventlog.Options{URL: dbURL, ReadOnly: true})
+	c, err := core.Open(core.Options{URL: dbURL, ReadOnly: true})
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer c.Close()
+	l := c.Log()
 	it, err := l.NewLogIter(after+1, l.LastID())
 	if err != nil {
 		return 0, err

@@ -12,16 +12,18 @@ import (
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
+	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/wsfanout"
 )
 
-// stream wires the wsfanout hub: it is subscribed to every durable commit
-// and mounted at /stream.
+// stream wires the wsfanout hub: it is subscribed to the core's commit
+// bus (every durable batch, after the projections) and mounted at
+// /stream.
 type stream struct{ hub *wsfanout.Hub }
 
-func newStream(cfg *Config, st *store, logger *slog.Logger, reg prometheus.Registerer) (*stream, error) {
+func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*stream, error) {
 	hub, err := wsfanout.New(wsfanout.Options{
-		Log:        st.log,
+		Log:        st.Log(),
 		Enabled:    cfg.API.WSEnabled,
 		MaxClients: cfg.API.WSMaxConns,
 		Logger:     logger,
@@ -30,7 +32,7 @@ func newStream(cfg *Config, st *store, logger *slog.Logger, reg prometheus.Regis
 	if err != nil {
 		return nil, err
 	}
-	st.subscribe(hub.Publish)
+	st.Subscribe(hub.Publish) // for the server's lifetime: never unsubscribed
 	return &stream{hub: hub}, nil
 }
 

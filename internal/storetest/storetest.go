@@ -1,12 +1,13 @@
-// Package storetest opens real stores (Pebble on disk or on a given FS)
-// with projections and the ingest path wired as the server wires them, for
-// tests of every package above eventlog.
+// Package storetest opens real stores for tests of every package above
+// eventlog: a thin test wrapper over internal/core, which wires the log,
+// the projections, the ingest path and the commit bus exactly as the
+// server does (it is the server's wiring), plus helpers that make valid
+// events.
 package storetest
 
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +16,18 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/projections"
 )
 
-// Store is an open log with its view and ingest service.
+// Store is an open core with its parts at hand and its own metrics
+// registry.
 type Store struct {
+	Core   *core.Core
 	Log    *eventlog.Log
 	View   *projections.View
 	Ingest *ingest.Service
 	Reg    *prometheus.Registry
-
-	mu   sync.Mutex
-	subs []func(eventlog.Batch)
 }
 
 // Options for Open; zero values are fine.
@@ -51,50 +52,27 @@ func Open(t testing.TB, o Options) *Store {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { s.Log.Close() })
+	t.Cleanup(func() { s.Core.Close() })
 	return s
 }
 
-// OpenErr opens a store at dir.
+// OpenErr opens a store at dir (inside o.FS when set) with core.Open.
 func OpenErr(dir string, o Options) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("storetest: no dir")
 	}
-	s := &Store{Reg: prometheus.NewRegistry()}
-	s.View = projections.New(projections.Options{Now: o.Now, Registerer: s.Reg, SourceKeysOnly: o.SourceKeysOnly})
-	l, err := eventlog.Open(eventlog.Options{
-		URL: dir, FS: o.FS, Indexer: s.View, Now: o.Now, Registerer: s.Reg,
-		OnCommit: func(b eventlog.Batch) {
-			s.View.Committed(b)
-			s.mu.Lock()
-			subs := s.subs
-			s.mu.Unlock()
-			for _, fn := range subs {
-				fn(b)
-			}
-		},
-	})
+	reg := prometheus.NewRegistry()
+	c, err := core.Open(core.Options{URL: dir, FS: o.FS, Now: o.Now, Registerer: reg, SourceKeysOnly: o.SourceKeysOnly})
 	if err != nil {
 		return nil, err
 	}
-	if err := s.View.Attach(l); err != nil {
-		l.Close()
-		return nil, err
-	}
-	s.Log = l
-	s.Ingest, err = ingest.New(ingest.Options{Log: l, Now: o.Now, Registerer: s.Reg})
-	if err != nil {
-		l.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{Core: c, Log: c.Log(), View: c.View(), Ingest: c.Ingest(), Reg: reg}, nil
 }
 
-// Subscribe adds a commit subscriber (e.g. a wsfanout hub's Publish).
-func (s *Store) Subscribe(fn func(eventlog.Batch)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.subs = append(append([]func(eventlog.Batch){}, s.subs...), fn)
+// Subscribe adds a commit subscriber (e.g. a wsfanout hub's Publish); see
+// core.Core.Subscribe.
+func (s *Store) Subscribe(fn func(eventlog.Batch)) (unsubscribe func()) {
+	return s.Core.Subscribe(fn)
 }
 
 // Face returns a valid face event.
