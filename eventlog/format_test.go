@@ -16,7 +16,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // testdata/v1-store was written by the binary of format version 1 (the
@@ -120,7 +120,7 @@ func TestLongMultiByteSourcesRoundTrip(t *testing.T) {
 
 func TestAppendRefusesSourceLongerThanHeader(t *testing.T) {
 	s := storetest.Open(t, storetest.Options{})
-	rec := eventlog.Record{Type: projections.TypeFace, TsMs: 1, Source: strings.Repeat("a", eventlog.MaxSourceBytes+1),
+	rec := eventlog.Record{Type: vocab.FaceMatchCode, TsMs: 1, Source: strings.Repeat("a", eventlog.MaxSourceBytes+1),
 		Head: []byte(`"type":"face_match"`), Tail: []byte(`"payload":{}`)}
 	if _, _, err := s.Log.Append(context.Background(), []eventlog.Record{rec}); !errors.Is(err, eventlog.ErrSourceTooLong) {
 		t.Fatalf("append of a %d-byte source: %v, want ErrSourceTooLong", len(rec.Source), err)

@@ -19,6 +19,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -351,7 +352,7 @@ func TestReusedBuffersKeepStoredRecordsIntact(t *testing.T) {
 					t0 := len(buf)
 					buf = fmt.Appendf(buf, `"payload":{"person_name":%q,"pad":%q}`, markers[i], strings.Repeat("x", pad))
 					recs = append(recs, eventlog.Record{
-						Type: projections.TypeFace, TsMs: now, Source: fmt.Sprintf("cam-%d", w%3),
+						Type: vocab.FaceMatchCode, TsMs: now, Source: fmt.Sprintf("cam-%d", w%3),
 						Head: buf[h:t0:t0], Tail: buf[t0:len(buf):len(buf)],
 					})
 				}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -65,8 +66,8 @@ func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
 		return n, true
 	}
 	if s, ok := get("type"); ok {
-		if q.Type = projections.TypeCode(s); q.Type == 0 {
-			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
+		if q.Type = vocab.TypeCode(s); q.Type == 0 {
+			errs = append(errs, queryError("type", "enum", vocab.TypeEnumMsg))
 		}
 	}
 	if n, ok := intParam("since", -1<<62); ok {

@@ -35,6 +35,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -179,8 +180,8 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/events", s.events)
 	s.handle(http.MethodGet, "/events/:event_id", s.eventByID(0, "Event not found"))
 	s.handle(http.MethodGet, "/events/:event_id/snapshot.jpg", s.snapshot)
-	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(projections.TypeFace, "Face match event not found"))
-	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(projections.TypePlate, "Plate read event not found"))
+	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(vocab.FaceMatchCode, "Face match event not found"))
+	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(vocab.PlateReadCode, "Plate read event not found"))
 	if s.opts.Stream != nil {
 		s.handle(http.MethodGet, "/stream", s.opts.Stream.ServeHTTP)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // The decoder parses with github.com/valyala/fastjson: one item at a time
@@ -276,10 +278,10 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 		case "type":
 			// The two valid types are constants: no copy for them.
 			switch b, _ := fv.StringBytes(); string(b) {
-			case TypeFace:
-				ev.Type = TypeFace
-			case TypePlate:
-				ev.Type = TypePlate
+			case vocab.FaceMatch:
+				ev.Type = vocab.FaceMatch
+			case vocab.PlateRead:
+				ev.Type = vocab.PlateRead
 			default:
 				ev.Type, _ = d.str(fv, p, "type")
 			}
@@ -329,7 +331,7 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 	}
 	if payload == nil {
 		verr.at(p, "missing", "Field required", "payload")
-	} else if ev.Type == TypeFace || ev.Type == TypePlate {
+	} else if vocab.TypeCode(ev.Type) != 0 {
 		d.payload(&ev, payload, path{item: p.item, payload: true})
 	}
 	return ev, true
@@ -342,7 +344,7 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 		verr.at(path{item: pl.item}, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", "payload")
 		return
 	}
-	face := ev.Type == TypeFace
+	face := ev.Type == vocab.FaceMatch
 	var f Face
 	var p Plate
 	var seen [3]bool // which of required were present

@@ -6,12 +6,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
-// Event types accepted by the service (CONTRACT §3).
+// TypeFace and TypePlate are vocab.FaceMatch and vocab.PlateRead under
+// the names they had here before vocab existed, for code written against
+// them; new code uses vocab's.
 const (
-	TypeFace  = "face_match"
-	TypePlate = "plate_read"
+	TypeFace  = vocab.FaceMatch
+	TypePlate = vocab.PlateRead
 )
 
 // Watchlist verdicts for plate_read list_match.

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 const validFace = `{"type":"face_match","ts_ms":1704067200000,"frame_source_id":"cam","payload":{"person_name":"A","similarity":0.5,"bbox":[1,2,3,4]}}`
@@ -74,7 +76,7 @@ func TestDuplicateKeysKeepTheLastValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := evs[0]
-	if ev.Type != TypeFace || ev.TsMs != 7 || ev.Source != "cam" || ev.Face.PersonName != "B" || ev.Face.Similarity != 0.5 || ev.Face.BBox != (BBox{1, 2, 3, 4}) {
+	if ev.Type != vocab.FaceMatch || ev.TsMs != 7 || ev.Source != "cam" || ev.Face.PersonName != "B" || ev.Face.Similarity != 0.5 || ev.Face.BBox != (BBox{1, 2, 3, 4}) {
 		t.Fatalf("decoded %+v %+v", ev, ev.Face)
 	}
 	if got := string(ev.Extra["x"]); got != `{"a":3,"b":2}` {

@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Options configure a Service.
@@ -108,8 +108,8 @@ func (s *Service) AppendDecoded(ctx context.Context, evs []Event) (Result, error
 		if p := ev.Plate; p != nil && !p.ListMatchSet && s.opts.Lists != nil {
 			p.ListMatch = s.opts.Lists.Match(p.PlateText)
 		}
-		typ := projections.TypeCode(ev.Type)
-		if typ == projections.TypeFace {
+		typ := vocab.TypeCode(ev.Type)
+		if typ == vocab.FaceMatchCode {
 			faces++
 		} else {
 			plates++

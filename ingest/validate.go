@@ -7,6 +7,8 @@ import (
 	"math"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Validate checks events built in code (the camera pipeline) by the same
@@ -23,10 +25,8 @@ func Validate(evs []Event) error {
 }
 
 func validate(ev *Event, p path, verr *ValidationError) {
-	switch ev.Type {
-	case TypeFace, TypePlate:
-	default:
-		verr.at(p, "enum", "Input should be 'face_match' or 'plate_read'", "type")
+	if vocab.TypeCode(ev.Type) == 0 {
+		verr.at(p, "enum", vocab.TypeEnumMsg, "type")
 	}
 	if ev.TsMs < 0 {
 		verr.at(p, "greater_than", "Input should be greater than 0", "ts_ms")
@@ -43,7 +43,7 @@ func validate(ev *Event, p path, verr *ValidationError) {
 	}
 	pl := path{item: p.item, payload: true}
 	switch {
-	case ev.Type == TypeFace && ev.Face != nil && ev.Plate == nil:
+	case ev.Type == vocab.FaceMatch && ev.Face != nil && ev.Plate == nil:
 		f := ev.Face
 		checkName(f.PersonName, MaxPersonNameLen, verr, pl, "person_name")
 		checkUnit(f.Similarity, verr, pl, "similarity")
@@ -51,7 +51,7 @@ func validate(ev *Event, p path, verr *ValidationError) {
 		if d := f.EmbeddingDistance; d != nil && (*d < 0 || math.IsNaN(*d) || math.IsInf(*d, 0)) {
 			verr.at(pl, "greater_than_equal", "Input should be greater than or equal to 0", "embedding_distance")
 		}
-	case ev.Type == TypePlate && ev.Plate != nil && ev.Face == nil:
+	case ev.Type == vocab.PlateRead && ev.Plate != nil && ev.Face == nil:
 		pp := ev.Plate
 		checkName(pp.PlateText, MaxPlateTextLen, verr, pl, "plate_text")
 		checkUnit(pp.Confidence, verr, pl, "confidence")
@@ -66,7 +66,7 @@ func validate(ev *Event, p path, verr *ValidationError) {
 		if pp.BBox != nil {
 			checkBBox(*pp.BBox, verr, pl, "bbox")
 		}
-	case ev.Type == TypeFace || ev.Type == TypePlate:
+	case vocab.TypeCode(ev.Type) != 0:
 		verr.at(p, "missing", "Field required", "payload")
 	}
 }

@@ -15,27 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
-
-// Event type codes stored in record headers and indexes.
-const (
-	TypeFace  uint8 = 1
-	TypePlate uint8 = 2
-)
-
-// TypeNames maps codes to the API's type strings.
-var TypeNames = map[uint8]string{TypeFace: "face_match", TypePlate: "plate_read"}
-
-// TypeCode returns the code of an API type string, 0 if unknown.
-func TypeCode(s string) uint8 {
-	switch s {
-	case "face_match":
-		return TypeFace
-	case "plate_read":
-		return TypePlate
-	}
-	return 0
-}
 
 // blockSize is the number of ids one zone-map summary covers. 1024 keeps
 // the in-memory map at 10k entries for 10M events while bounding what
@@ -58,7 +39,7 @@ type zone struct {
 
 type bucket struct {
 	sec    int64
-	counts [3]uint64 // by type code
+	counts [vocab.MaxTypeCode + 1]uint64 // by type code
 }
 
 // Options configure a View.
@@ -447,8 +428,8 @@ func (v *View) Recent() Recent {
 	for s := nowSec - window + 1; s <= nowSec; s++ {
 		bk := &v.mu.ring[mod(s, ringSize)]
 		if bk.sec == s {
-			r.Face += bk.counts[TypeFace]
-			r.Plate += bk.counts[TypePlate]
+			r.Face += bk.counts[vocab.FaceMatchCode]
+			r.Plate += bk.counts[vocab.PlateReadCode]
 		}
 	}
 	return r

@@ -20,7 +20,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Hub fans the committed log out to WebSocket clients. Create it with New,
@@ -190,8 +190,8 @@ func parseParams(r *http.Request) (params, []ingest.FieldError) {
 		}
 	}
 	if vs, ok := q["type"]; ok {
-		if p.f.typ = projections.TypeCode(vs[len(vs)-1]); p.f.typ == 0 {
-			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
+		if p.f.typ = vocab.TypeCode(vs[len(vs)-1]); p.f.typ == 0 {
+			errs = append(errs, queryError("type", "enum", vocab.TypeEnumMsg))
 		}
 	}
 	if vs, ok := q["source"]; ok {

@@ -17,6 +17,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // The round-trip property: any valid event, with every string field at
@@ -77,13 +78,13 @@ func genEvent(r *rand.Rand, now int64) map[string]any {
 	bbox := []float64{x1, y1, x1 + float64(r.IntN(500)), y1 + r.Float64()*500}
 	var pl map[string]any
 	if r.IntN(2) == 0 {
-		ev["type"] = ingest.TypeFace
+		ev["type"] = vocab.FaceMatch
 		pl = map[string]any{"person_name": genString(r, genLen(r, ingest.MaxPersonNameLen)), "similarity": genFloat(r), "bbox": bbox}
 		if r.IntN(2) == 0 {
 			pl["embedding_distance"] = r.Float64() * 2
 		}
 	} else {
-		ev["type"] = ingest.TypePlate
+		ev["type"] = vocab.PlateRead
 		pl = map[string]any{"plate_text": genString(r, genLen(r, ingest.MaxPlateTextLen)), "confidence": genFloat(r)}
 		if r.IntN(2) == 0 {
 			pl["region"] = genString(r, genLen(r, ingest.MaxRegionLen))
@@ -266,7 +267,7 @@ func checkFields(t *testing.T, id uint64, stored []byte, sent map[string]any) {
 	b, _ := json.Marshal(sent)
 	var want map[string]any
 	json.Unmarshal(b, &want)
-	if pl, ok := want["payload"].(map[string]any); ok && want["type"] == ingest.TypePlate {
+	if pl, ok := want["payload"].(map[string]any); ok && want["type"] == vocab.PlateRead {
 		if _, ok := pl["region"]; !ok {
 			pl["region"] = "" // plates always carry a region
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Defaults. Each says why.
@@ -353,5 +354,5 @@ func (s Summary) String() string {
 		fps = float64(s.Frames) / s.Duration.Seconds()
 	}
 	return fmt.Sprintf("frames analysed: %d (of %d decoded)\nface_match events: %d\nplate_read events: %d\nduration: %s (%.1f analysed frames/s)",
-		s.Frames, s.Decoded, s.Events[ingest.TypeFace], s.Events[ingest.TypePlate], s.Duration.Round(time.Millisecond), fps)
+		s.Frames, s.Decoded, s.Events[vocab.FaceMatch], s.Events[vocab.PlateRead], s.Duration.Round(time.Millisecond), fps)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func TestParseSources(t *testing.T) {
@@ -128,7 +129,7 @@ func FuzzParseSources(f *testing.F) {
 }
 
 func ev(ts int64, name string) ingest.Event {
-	return ingest.Event{Type: ingest.TypeFace, TsMs: ts, Source: "cam", Face: &ingest.Face{PersonName: name}}
+	return ingest.Event{Type: vocab.FaceMatch, TsMs: ts, Source: "cam", Face: &ingest.Face{PersonName: name}}
 }
 
 // TestDedup drives the cooldown rule with a fake clock (frame times).
