@@ -85,9 +85,9 @@ func (g *Generator) Event(ts int64) ingest.Event {
 		Region: regions[r.IntN(len(regions))], ListMatchSet: true}
 	switch k := r.IntN(100); {
 	case k < 3:
-		p.ListMatch = ingest.ListBlack
+		p.ListMatch = vocab.Blacklist
 	case k < 15:
-		p.ListMatch = ingest.ListWhite
+		p.ListMatch = vocab.Whitelist
 	}
 	if r.IntN(2) == 0 {
 		p.BBox = &ingest.BBox{x, y, x + w, y + w/3}

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // writeJSON answers status with v marshalled.
@@ -35,12 +35,12 @@ func writeDetail(w http.ResponseWriter, status int, msg string) {
 }
 
 type validationBody struct {
-	Detail []ingest.FieldError `json:"detail"`
+	Detail []vocab.FieldError `json:"detail"`
 }
 
 // writeValidation answers FastAPI's 422 shape.
-func writeValidation(w http.ResponseWriter, errs []ingest.FieldError) {
+func writeValidation(w http.ResponseWriter, errs []vocab.FieldError) {
 	writeJSON(w, http.StatusUnprocessableEntity, validationBody{errs})
 }
 
-var queryError = ingest.QueryError
+var queryError = vocab.QueryError

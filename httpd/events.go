@@ -11,7 +11,6 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
@@ -35,13 +34,13 @@ type EventsQuery struct {
 }
 
 // ParseEventsQuery parses and validates the query string of GET /events.
-func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
+func ParseEventsQuery(v url.Values) (EventsQuery, []vocab.FieldError) {
 	var (
 		eq   EventsQuery
-		errs []ingest.FieldError
+		errs []vocab.FieldError
 	)
 	q := &eq.Q
-	q.Limit = 100
+	q.Limit = vocab.DefaultQueryLimit
 	get := func(name string) (string, bool) {
 		vs, ok := v[name]
 		if !ok || len(vs) == 0 {
@@ -83,15 +82,15 @@ func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
 			errs = append(errs, queryError("limit", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
 		case n < 1:
 			errs = append(errs, queryError("limit", "greater_than_equal", "Input should be greater than or equal to 1"))
-		case n > projections.MaxLimit:
-			errs = append(errs, queryError("limit", "less_than_equal", "Input should be less than or equal to 1000"))
+		case n > vocab.MaxQueryLimit:
+			errs = append(errs, queryError("limit", "less_than_equal", "Input should be less than or equal to "+strconv.Itoa(vocab.MaxQueryLimit)))
 		default:
 			q.Limit = n
 		}
 	}
 	if s, ok := get("source"); ok {
-		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
-			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
+		if n := utf8.RuneCountInString(s); n < 1 || n > vocab.MaxSourceLen || !utf8.ValidString(s) {
+			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to "+strconv.Itoa(vocab.MaxSourceLen)+" characters"))
 		}
 		q.Source = s
 	}
@@ -185,7 +184,7 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 func parseID(w http.ResponseWriter, ps httprouter.Params) (uint64, bool) {
 	id, err := strconv.ParseUint(ps.ByName("event_id"), 10, 64)
 	if err != nil {
-		writeValidation(w, []ingest.FieldError{{Loc: []any{"path", "event_id"}, Msg: "Input should be a valid integer, unable to parse string as an integer", Type: "int_parsing"}})
+		writeValidation(w, []vocab.FieldError{{Loc: []any{"path", "event_id"}, Msg: "Input should be a valid integer, unable to parse string as an integer", Type: "int_parsing"}})
 		return 0, false
 	}
 	return id, true

@@ -11,7 +11,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
@@ -20,7 +20,7 @@ func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
 		Version     string `json:"version"`
 		WSEnabled   bool   `json:"ws_enabled"`
 		AuthEnabled bool   `json:"auth_enabled"`
-	}{ServiceName, Version, s.opts.WSEnabled, len(s.token) > 0})
+	}{vocab.ServiceName, vocab.Version, s.opts.WSEnabled, len(s.token) > 0})
 }
 
 // health answers the seed's body from memory: no store scan. It is
@@ -38,7 +38,7 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = strconv.AppendBool(b, storeErr == nil)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, s.now().UnixMilli(), 10)
-	b = append(b, `,"service":"`+ServiceName+`","version":"`+Version+`","ws_clients":`...)
+	b = append(b, `,"service":"`+vocab.ServiceName+`","version":"`+vocab.Version+`","ws_clients":`...)
 	b = strconv.AppendInt(b, int64(clients), 10)
 	b = append(b, `,"recent_events":{"total":`...)
 	b = strconv.AppendUint(b, rc.Total(), 10)
@@ -47,10 +47,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = append(b, `,"plate_reads":`...)
 	b = strconv.AppendUint(b, rc.Plate, 10)
 	b = append(b, `},"event_rate":{"events_per_second":`...)
-	b = strconv.AppendFloat(b, float64(rc.Total())/projections.WindowSeconds, 'f', -1, 64)
+	b = strconv.AppendFloat(b, float64(rc.Total())/vocab.RecentWindowSeconds, 'f', -1, 64)
 	// The seed prints the window as a float (300.0); clients may show it.
 	b = append(b, `,"sample_duration_seconds":`...)
-	b = strconv.AppendInt(b, projections.WindowSeconds, 10)
+	b = strconv.AppendInt(b, vocab.RecentWindowSeconds, 10)
 	b = append(b, `.0},"log":{"first_id":`...)
 	b = strconv.AppendUint(b, st.First, 10)
 	b = append(b, `,"last_id":`...)
@@ -71,9 +71,9 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 var ndjsonTypes = []string{"application/x-ndjson", "application/ndjson", "application/jsonl"}
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > ingest.MaxBodyBytes {
+	if r.ContentLength > vocab.MaxBodyBytes {
 		s.opts.Ingest.CountRejected("too_large")
-		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", ingest.MaxBodyBytes))
+		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", vocab.MaxBodyBytes))
 		return
 	}
 	ndjson := false

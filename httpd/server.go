@@ -39,12 +39,6 @@ import (
 	"github.com/securevision/events/projections"
 )
 
-// Service identity reported by / and /health, as in the seed.
-const (
-	ServiceName = "SecureVision Events API"
-	Version     = "0.1.0"
-)
-
 // Options configure the HTTP API.
 type Options struct {
 	Log    *eventlog.Log

@@ -105,11 +105,11 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 			decoders.Put(d)
 		}
 	}()
-	lr := &limitReader{r: r, n: MaxBodyBytes}
+	lr := &limitReader{r: r, n: vocab.MaxBodyBytes}
 	body, err := readAll(d.body[:0], lr)
 	d.body = body
 	if lr.exceeded() {
-		return nil, &TooLargeError{Msg: fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)}
+		return nil, &TooLargeError{Msg: fmt.Sprintf("request body larger than %d bytes", vocab.MaxBodyBytes)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: read body: %w", err)
@@ -164,8 +164,8 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 			if len(line) == 0 {
 				continue
 			}
-			if n >= MaxItems {
-				return nil, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", MaxItems)}
+			if n >= vocab.MaxItems {
+				return nil, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", vocab.MaxItems)}
 			}
 			item := path{item: n}
 			n++
@@ -308,8 +308,8 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 				verr.at(p, "string_type", "Input should be a valid string", "snapshot_jpeg")
 				return
 			}
-			if base64.StdEncoding.DecodedLen(len(b)) > MaxSnapshotBytes+3 {
-				verr.at(p, "too_long", fmt.Sprintf("snapshot is larger than %d bytes", MaxSnapshotBytes), "snapshot_jpeg")
+			if base64.StdEncoding.DecodedLen(len(b)) > vocab.MaxSnapshotBytes+3 {
+				verr.at(p, "too_long", fmt.Sprintf("snapshot is larger than %d bytes", vocab.MaxSnapshotBytes), "snapshot_jpeg")
 				return
 			}
 			img := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
@@ -423,7 +423,7 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 			return
 		}
 		extraSize += len(k) + len(js) + 4
-		if extraSize > MaxExtraPayloadBytes {
+		if extraSize > vocab.MaxExtraPayloadBytes {
 			return // reported once below
 		}
 		if ev.Extra == nil {
@@ -436,8 +436,8 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 			verr.at(pl, "missing", "Field required", r)
 		}
 	}
-	if extraSize > MaxExtraPayloadBytes {
-		verr.at(path{item: pl.item}, "too_long", fmt.Sprintf("extra payload fields take more than %d bytes", MaxExtraPayloadBytes), "payload")
+	if extraSize > vocab.MaxExtraPayloadBytes {
+		verr.at(path{item: pl.item}, "too_long", fmt.Sprintf("extra payload fields take more than %d bytes", vocab.MaxExtraPayloadBytes), "payload")
 	}
 	if face {
 		ev.Face = &f
@@ -674,7 +674,7 @@ func (d *decoder) bbox(v *fastjson.Value, p path, field string) (BBox, bool) {
 
 // hasLocPrefix reports whether an error in errs is at loc or inside it, or
 // loc lies inside one of them.
-func hasLocPrefix(errs []FieldError, loc []any) bool {
+func hasLocPrefix(errs []vocab.FieldError, loc []any) bool {
 	for _, e := range errs {
 		n := min(len(e.Loc), len(loc))
 		same := true

@@ -110,11 +110,11 @@ func TestDuplicateKeysKeepTheLastValue(t *testing.T) {
 // bodies allocates a small multiple of the body, not a tree of millions
 // of values.
 func TestHugeBodiesOfTinyValuesStayBounded(t *testing.T) {
-	n := MaxBodyBytes / 2
+	n := vocab.MaxBodyBytes / 2
 	array := append([]byte("["), bytes.Repeat([]byte("0,"), n-1)...)
 	array[len(array)-1] = ']' // 2n-1 bytes
 	oneItem := []byte(`{"type":"face_match","frame_source_id":"c","payload":{"person_name":"A","similarity":0.5,"bbox":[1,2,3,4],"x":[`)
-	oneItem = append(oneItem, bytes.Repeat([]byte("0,"), (MaxBodyBytes-len(oneItem))/2-4)...)
+	oneItem = append(oneItem, bytes.Repeat([]byte("0,"), (vocab.MaxBodyBytes-len(oneItem))/2-4)...)
 	oneItem = append(oneItem, []byte(`0]}}`)...)
 	for _, c := range []struct {
 		name   string
@@ -127,7 +127,7 @@ func TestHugeBodiesOfTinyValuesStayBounded(t *testing.T) {
 		{"NDJSON line with 4M values", oneItem, true, "too_long"},
 		{"array of 4M zeros as NDJSON", array, true, "too_long"},
 	} {
-		if len(c.body) > MaxBodyBytes {
+		if len(c.body) > vocab.MaxBodyBytes {
 			t.Fatalf("%s: body of %d bytes", c.name, len(c.body))
 		}
 		var before, after runtime.MemStats

@@ -65,10 +65,10 @@ var ErrUnavailable = errors.New("ingest: store unavailable")
 // Append validates evs and appends them atomically (Sink).
 func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 	if len(evs) == 0 {
-		return Result{}, &ValidationError{Errors: []FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
+		return Result{}, &ValidationError{Errors: []vocab.FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
 	}
-	if len(evs) > MaxItems {
-		return Result{}, &TooLargeError{Msg: fmt.Sprintf("%d items in one request, the limit is %d", len(evs), MaxItems)}
+	if len(evs) > vocab.MaxItems {
+		return Result{}, &TooLargeError{Msg: fmt.Sprintf("%d items in one request, the limit is %d", len(evs), vocab.MaxItems)}
 	}
 	if err := Validate(evs); err != nil {
 		s.m.rejected.WithLabelValues("invalid").Inc()

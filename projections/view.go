@@ -25,7 +25,7 @@ const blockSize = 1024
 
 const (
 	// window is what /health's recent_events counts.
-	window = 300
+	window = vocab.RecentWindowSeconds
 	// ringSize seconds of buckets; ringAhead of them hold future-stamped
 	// events (clock skew between cameras and the server).
 	ringSize  = 1024
@@ -408,16 +408,14 @@ func floorDiv(a, b int64) int64 {
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
-// Recent is the /health count of events whose ts_ms lies in the last 300 s.
+// Recent is the /health count of events whose ts_ms lies in the last
+// vocab.RecentWindowSeconds seconds.
 type Recent struct {
 	Face, Plate uint64
 }
 
 // Total is Face + Plate.
 func (r Recent) Total() uint64 { return r.Face + r.Plate }
-
-// WindowSeconds is the span Recent covers.
-const WindowSeconds = window
 
 // Recent answers from memory.
 func (v *View) Recent() Recent {

@@ -19,7 +19,6 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -167,15 +166,15 @@ type params struct {
 	hasAfter bool
 }
 
-var queryError = ingest.QueryError
+var queryError = vocab.QueryError
 
 // parseParams validates after, type and source (token is the auth layer's)
 // as GET /events does: a repeated parameter counts by its last value, as
 // FastAPI does with scalars, and a source longer than any frame_source_id
 // can be is refused.
-func parseParams(r *http.Request) (params, []ingest.FieldError) {
+func parseParams(r *http.Request) (params, []vocab.FieldError) {
 	var p params
-	var errs []ingest.FieldError
+	var errs []vocab.FieldError
 	q := r.URL.Query()
 	if vs, ok := q["after"]; ok {
 		s := vs[len(vs)-1]
@@ -196,8 +195,8 @@ func parseParams(r *http.Request) (params, []ingest.FieldError) {
 	}
 	if vs, ok := q["source"]; ok {
 		s := vs[len(vs)-1]
-		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
-			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
+		if n := utf8.RuneCountInString(s); n < 1 || n > vocab.MaxSourceLen || !utf8.ValidString(s) {
+			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to "+strconv.Itoa(vocab.MaxSourceLen)+" characters"))
 		}
 		p.f.source, p.f.hasSource = s, true
 	}

@@ -213,8 +213,8 @@ func validateID(id string) error {
 	if !utf8.ValidString(id) {
 		return fmt.Errorf("source id %q is not valid UTF-8", id)
 	}
-	if n := utf8.RuneCountInString(id); n > ingest.MaxSourceLen {
-		return fmt.Errorf("source id %.20q… is %d characters, at most %d allowed", id, n, ingest.MaxSourceLen)
+	if n := utf8.RuneCountInString(id); n > vocab.MaxSourceLen {
+		return fmt.Errorf("source id %.20q… is %d characters, at most %d allowed", id, n, vocab.MaxSourceLen)
 	}
 	for _, r := range id {
 		if !unicode.IsPrint(r) {
@@ -228,8 +228,8 @@ func validateRegion(r string) error {
 	if !utf8.ValidString(r) {
 		return fmt.Errorf("region %q is not valid UTF-8", r)
 	}
-	if len(r) > ingest.MaxRegionLen {
-		return fmt.Errorf("region %.20q… longer than %d bytes", r, ingest.MaxRegionLen)
+	if len(r) > vocab.MaxRegionLen {
+		return fmt.Errorf("region %.20q… longer than %d bytes", r, vocab.MaxRegionLen)
 	}
 	for _, c := range r {
 		if !unicode.IsPrint(c) {

@@ -312,7 +312,7 @@ func (a *analyser) plates(gray gocv.Mat) []plateHit {
 			a.p.m.errors.WithLabelValues(a.src.ID, errOCR).Inc()
 			continue
 		}
-		if len(text) < minPlateChars || len(text) > maxPlateChars || len(text) > ingest.MaxPlateTextLen || conf < minPlateConfidence {
+		if len(text) < minPlateChars || len(text) > maxPlateChars || len(text) > vocab.MaxPlateTextLen || conf < minPlateConfidence {
 			continue
 		}
 		k := watchlist.Key(text)
@@ -355,7 +355,7 @@ func (a *analyser) snapshot(frame gocv.Mat, box image.Rectangle) []byte {
 	}
 	defer buf.Close()
 	b := buf.GetBytes()
-	if len(b) > ingest.MaxSnapshotBytes {
+	if len(b) > vocab.MaxSnapshotBytes {
 		a.p.m.errors.WithLabelValues(a.src.ID, errSnapshot).Inc()
 		return nil
 	}
