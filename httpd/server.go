@@ -35,6 +35,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/httpx"
 	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
@@ -117,7 +118,7 @@ func New(opts Options) (*Server, error) {
 			//lint:ignore SA1019 deprecated only to make users choose; the peer address is the choice.
 			httprate.WithKeyFuncs(httprate.KeyByIP),
 			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-				writeDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")
+				httpx.WriteDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")
 			}))
 	}
 	if len(opts.CORSOrigins) > 0 {
@@ -151,7 +152,7 @@ func (s *Server) routes() {
 	r.HandleMethodNotAllowed = true
 	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(s.notFound), true)
 	r.MethodNotAllowed = s.wrap("method_not_allowed", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		httpx.WriteDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 	}), true)
 	// CORS preflight on any route when CORS is on; otherwise 405 as
 	// FastAPI without CORSMiddleware.
@@ -202,7 +203,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeDetail(w, http.StatusNotFound, "Not Found")
+	httpx.WriteDetail(w, http.StatusNotFound, "Not Found")
 }
 
 // Routes lists the registered routes as "METHOD /pattern" (for the
@@ -247,11 +248,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := !safeMethod(r.Method)
 		if (unsafe || len(r.Header.Values("Upgrade")) > 0) && !s.originAllowed(r) {
-			writeDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
+			httpx.WriteDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
 			return
 		}
 		if unsafe && r.ContentLength != 0 && !jsonBodyType(r.Header.Get("Content-Type")) {
-			writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
+			httpx.WriteDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -329,7 +330,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
 			s.m.authFailures.Inc()
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeDetail(w, http.StatusUnauthorized, "Authentication required")
+			httpx.WriteDetail(w, http.StatusUnauthorized, "Authentication required")
 			return
 		}
 		next.ServeHTTP(w, r)
