@@ -134,12 +134,25 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// PublicPaths are served without a token (CONTRACT §4).
-var PublicPaths = []string{"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"}
+// publicRoutes lists the routes served without the bearer token, with
+// auth on or off, and is the one place that decides it: the service's
+// identity, health and metrics, which load balancers, probes and scrapers
+// call without a token, and every route of the API docs (the pages,
+// /openapi.json and the pages' assets, which a browser loads without
+// sending the token), which describe the API and hold no event data. The
+// OpenAPI document marks its public operations to match, and
+// TestPublicRoutes checks both that and what auth does on every route.
+func publicRoutes() []string {
+	paths := []string{"/", "/health", "/metrics"}
+	for _, r := range apidocs.Routes() {
+		paths = append(paths, r.Path)
+	}
+	return paths
+}
 
 func (s *Server) routes() {
 	s.public = map[string]bool{}
-	for _, p := range PublicPaths {
+	for _, p := range publicRoutes() {
 		s.public[p] = true
 	}
 	r := s.router
@@ -212,7 +225,7 @@ func (s *Server) Routes() []string { return append([]string(nil), s.m.routes...)
 
 func (s *Server) handle(method, path string, h http.HandlerFunc) {
 	s.m.routes = append(s.m.routes, method+" "+path)
-	wrapped := s.wrap(path, method, h, s.public[path] || apidocs.IsPublic(path))
+	wrapped := s.wrap(path, method, h, s.public[path])
 	s.router.Handler(method, path, wrapped)
 }
 

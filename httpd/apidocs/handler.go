@@ -69,7 +69,7 @@ type Route struct {
 }
 
 // Routes returns every route of the docs: the two pages, /openapi.json and
-// each asset. They are all public (see PublicPaths).
+// each asset. httpd serves them all without the bearer token.
 func Routes() []Route {
 	rs := []Route{
 		{http.MethodGet, SpecPath, SpecHandler()},

@@ -50,14 +50,18 @@ func size(n int) string {
 }
 
 // Operation is one documented route, Path in httprouter syntax
-// ("/faces/:event_id").
+// ("/faces/:event_id"). Public reports that the document lists no security
+// for it: the server serves it without the bearer token.
 type Operation struct {
 	Method string
 	Path   string
+	Public bool
 }
 
 // endpoint is one row of the route table the spec and Operations are built
-// from. path uses OpenAPI syntax ("/faces/{event_id}").
+// from. path uses OpenAPI syntax ("/faces/{event_id}"). public describes
+// the server's rule (httpd decides which routes are public, and its tests
+// check that the document agrees).
 type endpoint struct {
 	method string
 	path   string
@@ -90,51 +94,9 @@ func Operations() []Operation {
 	eps := endpointsOnce()
 	ops := make([]Operation, 0, len(eps))
 	for _, e := range eps {
-		ops = append(ops, Operation{Method: e.method, Path: routerPath(e.path)})
+		ops = append(ops, Operation{Method: e.method, Path: routerPath(e.path), Public: e.public})
 	}
 	return ops
-}
-
-// PublicPaths lists the paths (httprouter syntax, all static) that are
-// served without the bearer token: "/", "/health", "/metrics", the docs
-// pages, /openapi.json and every docs asset.
-func PublicPaths() []string {
-	var paths []string
-	for _, e := range endpointsOnce() {
-		if e.public {
-			paths = append(paths, routerPath(e.path))
-		}
-	}
-	for _, r := range Routes() {
-		paths = append(paths, r.Path)
-	}
-	return dedup(paths)
-}
-
-// IsPublic reports whether a request path is one of [PublicPaths].
-func IsPublic(path string) bool {
-	_, ok := publicSet()[path]
-	return ok
-}
-
-var publicSet = sync.OnceValue(func() map[string]struct{} {
-	m := make(map[string]struct{})
-	for _, p := range PublicPaths() {
-		m[p] = struct{}{}
-	}
-	return m
-})
-
-func dedup(in []string) []string {
-	seen := make(map[string]bool, len(in))
-	out := in[:0]
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // routerPath turns "/faces/{event_id}" into "/faces/:event_id".
