@@ -102,7 +102,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	body, pg, err := s.opts.View.Query(eq.Q, (*bp)[:0])
 	*bp = body
 	if err != nil {
-		s.log.Error("query failed", "err", err)
+		s.logger.Error("query failed", "err", err)
 		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 		return
 	}
@@ -168,7 +168,7 @@ func (s *Server) eventByID(typ uint8, notFound string) http.HandlerFunc {
 		case errors.Is(err, eventlog.ErrNotFound) || (err == nil && typ != 0 && t != typ):
 			httpx.WriteDetail(w, http.StatusNotFound, notFound)
 		case err != nil:
-			s.log.Error("read event failed", "id", id, "err", err)
+			s.logger.Error("read event failed", "id", id, "err", err)
 			httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 		default:
 			httpx.WriteRaw(w, http.StatusOK, js)
@@ -186,7 +186,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, eventlog.ErrNotFound):
 		httpx.WriteDetail(w, http.StatusNotFound, "Snapshot not found")
 	case err != nil:
-		s.log.Error("read snapshot failed", "id", id, "err", err)
+		s.logger.Error("read snapshot failed", "id", id, "err", err)
 		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 	default:
 		h := w.Header()

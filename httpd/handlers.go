@@ -114,7 +114,7 @@ func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
 		cutoff := s.now().Add(-time.Duration(days) * 24 * time.Hour).UnixMilli()
 		n, err := s.opts.View.Cleanup(r.Context(), cutoff)
 		if err != nil {
-			s.log.Error("cleanup failed", "err", err)
+			s.logger.Error("cleanup failed", "err", err)
 			httpx.WriteDetail(w, http.StatusServiceUnavailable, "Event store unavailable: cleanup failed")
 			return
 		}
@@ -136,7 +136,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteDetail(w, http.StatusConflict, "A backup is already running: try again when it has finished")
 		return
 	case err != nil:
-		s.log.Error("backup failed", "err", err)
+		s.logger.Error("backup failed", "err", err)
 		httpx.WriteDetail(w, http.StatusServiceUnavailable, "Backup failed: see the server log")
 		return
 	}

@@ -82,7 +82,7 @@ func (o *Options) Validate() error {
 type Server struct {
 	opts    Options
 	now     func() time.Time
-	log     *slog.Logger
+	logger  *slog.Logger
 	router  *httprouter.Router
 	m       *httpMetrics
 	limiter *httprate.RateLimiter
@@ -99,7 +99,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:   opts,
 		now:    opts.Now,
-		log:    opts.Logger,
+		logger: opts.Logger,
 		router: httprouter.New(),
 		m:      newHTTPMetrics(opts.Registerer),
 		token:  []byte(opts.AuthToken),
@@ -107,8 +107,8 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.RateLimitPerMinute > 0 {
 		s.limiter = httprate.NewRateLimiter(opts.RateLimitPerMinute, time.Minute,
@@ -182,7 +182,7 @@ func (s *Server) routes() {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
-	s.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}).ServeHTTP)
+	s.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.logger}}).ServeHTTP)
 	s.handle(http.MethodPost, "/ingest", s.ingest)
 	s.handle(http.MethodPost, "/cleanup", s.cleanup)
 	s.handle(http.MethodGet, "/events", s.events)
