@@ -1,6 +1,9 @@
 // Package httpd serves the REST API, /metrics, the API docs and mounts the
 // WebSocket stream. It holds no storage logic: handlers call projections
-// (queries, health counts, retention) and ingest (the append path).
+// (queries, health counts, retention) and ingest (the append path). The
+// event types, limits and error shapes it answers with are internal/vocab's;
+// query parameters are read and JSON answers written with internal/httpx,
+// as the stream does.
 //
 // Every route is registered with its httprouter pattern, and the
 // middleware chain is built per route so that metrics are labelled by
