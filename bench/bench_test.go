@@ -13,6 +13,7 @@ import (
 
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -58,7 +59,7 @@ var fixture = sync.OnceValues(func() (*queryFixture, error) {
 	}
 	f.h = api.Handler()
 	// A face event from the middle of the log.
-	_, pg, err := st.View.Query(projections.Query{Type: projections.TypeFace, Before: info.LastID / 2, Limit: 1}, nil)
+	_, pg, err := st.View.Query(projections.Query{Type: vocab.FaceMatchCode, Before: info.LastID / 2, Limit: 1}, nil)
 	if err != nil || pg.Count != 1 {
 		f.cleanup()
 		return nil, fmt.Errorf("find a face event: %v (%d found)", err, pg.Count)

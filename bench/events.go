@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // cameraNames are the first sources; more are numbered.
@@ -78,20 +79,20 @@ func (g *Generator) Event(ts int64) ingest.Event {
 			d := round3(1 - sim)
 			f.EmbeddingDistance = &d
 		}
-		return ingest.Event{Type: ingest.TypeFace, TsMs: ts, Source: src, Face: f}
+		return ingest.Event{Type: vocab.FaceMatch, TsMs: ts, Source: src, Face: f}
 	}
 	p := &ingest.Plate{PlateText: g.plate(), Confidence: round3(0.6 + 0.39*r.Float64()),
 		Region: regions[r.IntN(len(regions))], ListMatchSet: true}
 	switch k := r.IntN(100); {
 	case k < 3:
-		p.ListMatch = ingest.ListBlack
+		p.ListMatch = vocab.Blacklist
 	case k < 15:
-		p.ListMatch = ingest.ListWhite
+		p.ListMatch = vocab.Whitelist
 	}
 	if r.IntN(2) == 0 {
 		p.BBox = &ingest.BBox{x, y, x + w, y + w/3}
 	}
-	return ingest.Event{Type: ingest.TypePlate, TsMs: ts, Source: src, Plate: p}
+	return ingest.Event{Type: vocab.PlateRead, TsMs: ts, Source: src, Plate: p}
 }
 
 // plate makes a Californian-style plate: digit, three letters, three

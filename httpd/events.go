@@ -6,12 +6,12 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -34,78 +34,44 @@ type EventsQuery struct {
 }
 
 // ParseEventsQuery parses and validates the query string of GET /events.
-func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
-	var (
-		eq   EventsQuery
-		errs []ingest.FieldError
-	)
+func ParseEventsQuery(v url.Values) (EventsQuery, []vocab.FieldError) {
+	var eq EventsQuery
+	p := httpx.Query{Values: v}
 	q := &eq.Q
-	q.Limit = 100
-	get := func(name string) (string, bool) {
-		vs, ok := v[name]
-		if !ok || len(vs) == 0 {
-			return "", false
-		}
-		return vs[len(vs)-1], true // FastAPI keeps the last of repeated scalars
-	}
-	intParam := func(name string, min int64) (int64, bool) {
-		s, ok := get(name)
-		if !ok {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			errs = append(errs, queryError(name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
-			return 0, false
-		}
-		if n < min {
-			errs = append(errs, queryError(name, "greater_than_equal", "Input should be greater than or equal to "+strconv.FormatInt(min, 10)))
-			return 0, false
-		}
-		return n, true
-	}
-	if s, ok := get("type"); ok {
-		if q.Type = projections.TypeCode(s); q.Type == 0 {
-			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
-		}
-	}
-	if n, ok := intParam("since", -1<<62); ok {
+	q.Limit = vocab.DefaultQueryLimit
+	q.Type = p.Type()
+	if n, ok := p.Int("since", -1<<62); ok {
 		q.HasSince, q.Since = true, n
 	}
-	if n, ok := intParam("until", -1<<62); ok {
+	if n, ok := p.Int("until", -1<<62); ok {
 		q.HasUntil, q.Until = true, n
 	}
-	if s, ok := get("limit"); ok {
+	if s, ok := p.Get("limit"); ok {
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil:
-			errs = append(errs, queryError("limit", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
+			p.Fail("limit", "int_parsing", "Input should be a valid integer, unable to parse string as an integer")
 		case n < 1:
-			errs = append(errs, queryError("limit", "greater_than_equal", "Input should be greater than or equal to 1"))
-		case n > projections.MaxLimit:
-			errs = append(errs, queryError("limit", "less_than_equal", "Input should be less than or equal to 1000"))
+			p.Fail("limit", "greater_than_equal", "Input should be greater than or equal to 1")
+		case n > vocab.MaxQueryLimit:
+			p.Fail("limit", "less_than_equal", "Input should be less than or equal to "+strconv.Itoa(vocab.MaxQueryLimit))
 		default:
 			q.Limit = n
 		}
 	}
-	if s, ok := get("source"); ok {
-		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
-			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
-		}
-		q.Source = s
-	}
-	after, hasAfter := intParam("after", 0)
-	before, hasBefore := intParam("before", 1)
+	q.Source, _ = p.Source()
+	after, hasAfter := p.Int("after", 0)
+	before, hasBefore := p.Int("before", 1)
 	if hasAfter && hasBefore {
-		errs = append(errs, queryError("before", "value_error", "Value error, before and after cannot be combined: page with one cursor"))
+		p.Fail("before", "value_error", "Value error, before and after cannot be combined: page with one cursor")
 	}
-	if s, ok := get("order"); ok {
+	if s, ok := p.Get("order"); ok {
 		switch s {
 		case "asc":
 			eq.Asc = true
 		case "desc":
 		default:
-			errs = append(errs, queryError("order", "enum", "Input should be 'asc' or 'desc'"))
+			p.Fail("order", "enum", "Input should be 'asc' or 'desc'")
 		}
 		eq.OrderSet = true
 	}
@@ -116,7 +82,7 @@ func ParseEventsQuery(v url.Values) (EventsQuery, []ingest.FieldError) {
 		eq.Asc = q.Asc
 	}
 	q.Reverse = eq.Asc != q.Asc
-	return eq, errs
+	return eq, p.Errs
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -124,7 +90,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	eq, errs := ParseEventsQuery(r.URL.Query())
 	if len(errs) > 0 {
-		writeValidation(w, errs)
+		httpx.WriteValidation(w, errs)
 		return
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -136,8 +102,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	body, pg, err := s.opts.View.Query(eq.Q, (*bp)[:0])
 	*bp = body
 	if err != nil {
-		s.log.Error("query failed", "err", err)
-		writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+		s.logger.Error("query failed", "err", err)
+		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 		return
 	}
 	h := w.Header()
@@ -147,7 +113,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			h.Set("Link", "<"+nextLink(r, eq, pg.Cursor)+`>; rel="next"`)
 		}
 	}
-	writeRaw(w, http.StatusOK, body)
+	httpx.WriteRaw(w, http.StatusOK, body)
 }
 
 // nextLink keeps every filter and replaces the cursor.
@@ -184,7 +150,7 @@ func nextLink(r *http.Request, eq EventsQuery, cursor uint64) string {
 func parseID(w http.ResponseWriter, ps httprouter.Params) (uint64, bool) {
 	id, err := strconv.ParseUint(ps.ByName("event_id"), 10, 64)
 	if err != nil {
-		writeValidation(w, []ingest.FieldError{{Loc: []any{"path", "event_id"}, Msg: "Input should be a valid integer, unable to parse string as an integer", Type: "int_parsing"}})
+		httpx.WriteValidation(w, []vocab.FieldError{{Loc: []any{"path", "event_id"}, Msg: "Input should be a valid integer, unable to parse string as an integer", Type: "int_parsing"}})
 		return 0, false
 	}
 	return id, true
@@ -200,12 +166,12 @@ func (s *Server) eventByID(typ uint8, notFound string) http.HandlerFunc {
 		t, js, err := s.opts.View.Event(id)
 		switch {
 		case errors.Is(err, eventlog.ErrNotFound) || (err == nil && typ != 0 && t != typ):
-			writeDetail(w, http.StatusNotFound, notFound)
+			httpx.WriteDetail(w, http.StatusNotFound, notFound)
 		case err != nil:
-			s.log.Error("read event failed", "id", id, "err", err)
-			writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+			s.logger.Error("read event failed", "id", id, "err", err)
+			httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 		default:
-			writeRaw(w, http.StatusOK, js)
+			httpx.WriteRaw(w, http.StatusOK, js)
 		}
 	}
 }
@@ -218,10 +184,10 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	img, err := s.opts.Log.Snapshot(id)
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):
-		writeDetail(w, http.StatusNotFound, "Snapshot not found")
+		httpx.WriteDetail(w, http.StatusNotFound, "Snapshot not found")
 	case err != nil:
-		s.log.Error("read snapshot failed", "id", id, "err", err)
-		writeDetail(w, http.StatusInternalServerError, "Event store unavailable")
+		s.logger.Error("read snapshot failed", "id", id, "err", err)
+		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
 	default:
 		h := w.Header()
 		h.Set("Content-Type", "image/jpeg")

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // FuzzParseEventsQuery feeds arbitrary query strings to ParseEventsQuery.
@@ -35,7 +35,7 @@ func FuzzParseEventsQuery(f *testing.F) {
 			return
 		}
 		q := eq.Q
-		if q.Limit < 1 || q.Limit > projections.MaxLimit {
+		if q.Limit < 1 || q.Limit > vocab.MaxQueryLimit {
 			t.Fatalf("limit %d accepted", q.Limit)
 		}
 		if q.After > 0 && q.Before > 0 {

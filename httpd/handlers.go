@@ -11,16 +11,17 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		Service     string `json:"service"`
 		Version     string `json:"version"`
 		WSEnabled   bool   `json:"ws_enabled"`
 		AuthEnabled bool   `json:"auth_enabled"`
-	}{ServiceName, Version, s.opts.WSEnabled, len(s.token) > 0})
+	}{vocab.ServiceName, vocab.Version, s.opts.WSEnabled, len(s.token) > 0})
 }
 
 // health answers the seed's body from memory: no store scan. It is
@@ -38,7 +39,7 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = strconv.AppendBool(b, storeErr == nil)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, s.now().UnixMilli(), 10)
-	b = append(b, `,"service":"`+ServiceName+`","version":"`+Version+`","ws_clients":`...)
+	b = append(b, `,"service":"`+vocab.ServiceName+`","version":"`+vocab.Version+`","ws_clients":`...)
 	b = strconv.AppendInt(b, int64(clients), 10)
 	b = append(b, `,"recent_events":{"total":`...)
 	b = strconv.AppendUint(b, rc.Total(), 10)
@@ -47,10 +48,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = append(b, `,"plate_reads":`...)
 	b = strconv.AppendUint(b, rc.Plate, 10)
 	b = append(b, `},"event_rate":{"events_per_second":`...)
-	b = strconv.AppendFloat(b, float64(rc.Total())/projections.WindowSeconds, 'f', -1, 64)
+	b = strconv.AppendFloat(b, float64(rc.Total())/vocab.RecentWindowSeconds, 'f', -1, 64)
 	// The seed prints the window as a float (300.0); clients may show it.
 	b = append(b, `,"sample_duration_seconds":`...)
-	b = strconv.AppendInt(b, projections.WindowSeconds, 10)
+	b = strconv.AppendInt(b, vocab.RecentWindowSeconds, 10)
 	b = append(b, `.0},"log":{"first_id":`...)
 	b = strconv.AppendUint(b, st.First, 10)
 	b = append(b, `,"last_id":`...)
@@ -63,7 +64,7 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 		b = strconv.AppendQuote(b, storeErr.Error())
 	}
 	b = append(b, '}')
-	writeRaw(w, status, b)
+	httpx.WriteRaw(w, status, b)
 }
 
 // ndjsonTypes make POST /ingest decode its body as NDJSON; any other
@@ -71,9 +72,9 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 var ndjsonTypes = []string{"application/x-ndjson", "application/ndjson", "application/jsonl"}
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
-	if r.ContentLength > ingest.MaxBodyBytes {
+	if r.ContentLength > vocab.MaxBodyBytes {
 		s.opts.Ingest.CountRejected("too_large")
-		writeDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", ingest.MaxBodyBytes))
+		httpx.WriteDetail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request body too large: the limit is %d bytes", vocab.MaxBodyBytes))
 		return
 	}
 	ndjson := false
@@ -86,7 +87,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		var res ingest.Result
 		res, err = s.opts.Ingest.AppendValidated(r.Context(), evs)
 		if err == nil {
-			writeJSON(w, http.StatusOK, res)
+			httpx.WriteJSON(w, http.StatusOK, res)
 			return
 		}
 	}
@@ -95,14 +96,14 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &verr):
 		s.opts.Ingest.CountRejected("invalid")
-		writeValidation(w, verr.Errors)
+		httpx.WriteValidation(w, verr.Errors)
 	case errors.As(err, &big):
 		s.opts.Ingest.CountRejected("too_large")
-		writeDetail(w, http.StatusRequestEntityTooLarge, "Request too large: "+big.Msg)
+		httpx.WriteDetail(w, http.StatusRequestEntityTooLarge, "Request too large: "+big.Msg)
 	case errors.Is(err, ingest.ErrUnavailable):
-		writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: the batch was not acknowledged (it is stored whole or not at all; a batch whose sync failed may reappear after a restart)")
+		httpx.WriteDetail(w, http.StatusServiceUnavailable, "Event store unavailable: the batch was not acknowledged (it is stored whole or not at all; a batch whose sync failed may reappear after a restart)")
 	default:
-		writeDetail(w, http.StatusBadRequest, "Could not read the request body")
+		httpx.WriteDetail(w, http.StatusBadRequest, "Could not read the request body")
 	}
 }
 
@@ -113,13 +114,13 @@ func (s *Server) cleanup(w http.ResponseWriter, r *http.Request) {
 		cutoff := s.now().Add(-time.Duration(days) * 24 * time.Hour).UnixMilli()
 		n, err := s.opts.View.Cleanup(r.Context(), cutoff)
 		if err != nil {
-			s.log.Error("cleanup failed", "err", err)
-			writeDetail(w, http.StatusServiceUnavailable, "Event store unavailable: cleanup failed")
+			s.logger.Error("cleanup failed", "err", err)
+			httpx.WriteDetail(w, http.StatusServiceUnavailable, "Event store unavailable: cleanup failed")
 			return
 		}
 		deleted = n
 	}
-	writeJSON(w, http.StatusOK, struct {
+	httpx.WriteJSON(w, http.StatusOK, struct {
 		Deleted       int `json:"deleted"`
 		RetentionDays int `json:"retention_days"`
 	}{deleted, days})
@@ -132,12 +133,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	res, err := s.opts.Backup(r.Context())
 	switch {
 	case errors.Is(err, eventlog.ErrBackupRunning):
-		writeDetail(w, http.StatusConflict, "A backup is already running: try again when it has finished")
+		httpx.WriteDetail(w, http.StatusConflict, "A backup is already running: try again when it has finished")
 		return
 	case err != nil:
-		s.log.Error("backup failed", "err", err)
-		writeDetail(w, http.StatusServiceUnavailable, "Backup failed: see the server log")
+		s.logger.Error("backup failed", "err", err)
+		httpx.WriteDetail(w, http.StatusServiceUnavailable, "Backup failed: see the server log")
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	httpx.WriteJSON(w, http.StatusOK, res)
 }

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 type env struct {
@@ -263,7 +265,7 @@ func TestIngestFormsAndErrors(t *testing.T) {
 				t.Fatalf("status %d: %s", r.code, r.body)
 			}
 			var body struct {
-				Detail []ingest.FieldError `json:"detail"`
+				Detail []vocab.FieldError `json:"detail"`
 			}
 			r.json(t, &body)
 			var locs []string
@@ -293,7 +295,7 @@ func TestIngestLimits(t *testing.T) {
 	e := newEnv(t, nil)
 	now := time.Now().UnixMilli()
 	one := faceJSON("a", now, "x")
-	items := make([]string, ingest.MaxItems+1)
+	items := make([]string, vocab.MaxItems+1)
 	for i := range items {
 		items[i] = one
 	}
@@ -306,11 +308,11 @@ func TestIngestLimits(t *testing.T) {
 		t.Fatalf("10001 ndjson lines: %d %s", r.code, r.body)
 	}
 	// Exactly the limit is fine.
-	r = e.do(t, "POST", "/ingest", "["+strings.Join(items[:ingest.MaxItems], ",")+"]")
+	r = e.do(t, "POST", "/ingest", "["+strings.Join(items[:vocab.MaxItems], ",")+"]")
 	if r.code != 200 || !bytes.Contains(r.body, []byte(`"count":10000`)) {
 		t.Fatalf("10000 items: %d %s", r.code, r.body)
 	}
-	big := `{"type":"face_match","frame_source_id":"a","payload":{"person_name":"x","similarity":0.5,"bbox":[1,2,3,4],"pad":"` + strings.Repeat("x", ingest.MaxBodyBytes) + `"}}`
+	big := `{"type":"face_match","frame_source_id":"a","payload":{"person_name":"x","similarity":0.5,"bbox":[1,2,3,4],"pad":"` + strings.Repeat("x", vocab.MaxBodyBytes) + `"}}`
 	if r := e.do(t, "POST", "/ingest", big); r.code != 413 {
 		t.Fatalf("9 MiB body: %d %s", r.code, r.body[:min(len(r.body), 200)])
 	}
@@ -325,7 +327,7 @@ func TestIngestLimits(t *testing.T) {
 	if res.StatusCode != 413 {
 		t.Fatalf("chunked 9 MiB: %d", res.StatusCode)
 	}
-	if e.store.Log.LastID() != ingest.MaxItems {
+	if e.store.Log.LastID() != vocab.MaxItems {
 		t.Fatalf("last id %d", e.store.Log.LastID())
 	}
 }
@@ -361,7 +363,7 @@ func TestEventsParameterErrors(t *testing.T) {
 		q, loc, typ string
 	}{
 		{"limit=0", "limit", "greater_than_equal"},
-		{"limit=1001", "limit", "less_than_equal"},
+		{"limit=" + strconv.Itoa(vocab.MaxQueryLimit+1), "limit", "less_than_equal"},
 		{"limit=abc", "limit", "int_parsing"},
 		{"limit=1.5", "limit", "int_parsing"},
 		{"since=yesterday", "since", "int_parsing"},
@@ -372,19 +374,19 @@ func TestEventsParameterErrors(t *testing.T) {
 		{"after=-1", "after", "greater_than_equal"},
 		{"after=x", "after", "int_parsing"},
 		{"order=up", "order", "enum"},
-		{"source=" + strings.Repeat("s", 129), "source", "string_too_long"},
+		{"source=" + strings.Repeat("s", vocab.MaxSourceLen+1), "source", "string_too_long"},
 	}
 	for _, tc := range cases {
 		r := e.do(t, "GET", "/events?"+tc.q, "")
 		var body struct {
-			Detail []ingest.FieldError `json:"detail"`
+			Detail []vocab.FieldError `json:"detail"`
 		}
 		r.json(t, &body)
 		if r.code != 422 || len(body.Detail) == 0 || fmt.Sprint(body.Detail[0].Loc) != "[query "+tc.loc+"]" || body.Detail[0].Type != tc.typ {
 			t.Errorf("%s: %d %s", tc.q, r.code, r.body)
 		}
 	}
-	for _, q := range []string{"limit=1", "limit=1000", "type=face_match", "order=asc", "after=0", "before=5", "since=-5", "until=5&since=1", "source=cam"} {
+	for _, q := range []string{"limit=1", "limit=" + strconv.Itoa(vocab.MaxQueryLimit), "type=face_match", "order=asc", "after=0", "before=5", "since=-5", "until=5&since=1", "source=cam"} {
 		if r := e.do(t, "GET", "/events?"+q, ""); r.code != 200 || string(r.body) != "[]" {
 			t.Errorf("%s: %d %s", q, r.code, r.body)
 		}

@@ -60,8 +60,8 @@ func (s *Server) instrument(route string, next http.Handler) http.Handler {
 		}
 		s.m.requests.WithLabelValues(route, method, strconv.Itoa(rec.code)).Inc()
 		s.m.duration.WithLabelValues(route, method).Observe(d.Seconds())
-		if s.log.Enabled(context.Background(), slog.LevelDebug) {
-			s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "query", RedactQuery(r.URL.RawQuery),
+		if s.logger.Enabled(context.Background(), slog.LevelDebug) {
+			s.logger.Debug("http request", "method", r.Method, "path", r.URL.Path, "query", RedactQuery(r.URL.RawQuery),
 				"route", route, "status", rec.code, "bytes", rec.n, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
 		}
 	})

@@ -1,6 +1,9 @@
 // Package httpd serves the REST API, /metrics, the API docs and mounts the
 // WebSocket stream. It holds no storage logic: handlers call projections
-// (queries, health counts, retention) and ingest (the append path).
+// (queries, health counts, retention) and ingest (the append path). The
+// event types, limits and error shapes it answers with are internal/vocab's;
+// query parameters are read and JSON answers written with internal/httpx,
+// as the stream does.
 //
 // Every route is registered with its httprouter pattern, and the
 // middleware chain is built per route so that metrics are labelled by
@@ -35,13 +38,9 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
-)
-
-// Service identity reported by / and /health, as in the seed.
-const (
-	ServiceName = "SecureVision Events API"
-	Version     = "0.1.0"
 )
 
 // Options configure the HTTP API.
@@ -86,7 +85,7 @@ func (o *Options) Validate() error {
 type Server struct {
 	opts    Options
 	now     func() time.Time
-	log     *slog.Logger
+	logger  *slog.Logger
 	router  *httprouter.Router
 	m       *httpMetrics
 	limiter *httprate.RateLimiter
@@ -103,7 +102,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:   opts,
 		now:    opts.Now,
-		log:    opts.Logger,
+		logger: opts.Logger,
 		router: httprouter.New(),
 		m:      newHTTPMetrics(opts.Registerer),
 		token:  []byte(opts.AuthToken),
@@ -111,8 +110,8 @@ func New(opts Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.RateLimitPerMinute > 0 {
 		s.limiter = httprate.NewRateLimiter(opts.RateLimitPerMinute, time.Minute,
@@ -122,7 +121,7 @@ func New(opts Options) (*Server, error) {
 			//lint:ignore SA1019 deprecated only to make users choose; the peer address is the choice.
 			httprate.WithKeyFuncs(httprate.KeyByIP),
 			httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-				writeDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")
+				httpx.WriteDetail(w, http.StatusTooManyRequests, "Rate limit exceeded: try again later")
 			}))
 	}
 	if len(opts.CORSOrigins) > 0 {
@@ -138,12 +137,25 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// PublicPaths are served without a token (CONTRACT §4).
-var PublicPaths = []string{"/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"}
+// publicRoutes lists the routes served without the bearer token, with
+// auth on or off, and is the one place that decides it: the service's
+// identity, health and metrics, which load balancers, probes and scrapers
+// call without a token, and every route of the API docs (the pages,
+// /openapi.json and the pages' assets, which a browser loads without
+// sending the token), which describe the API and hold no event data. The
+// OpenAPI document marks its public operations to match, and
+// TestPublicRoutes checks both that and what auth does on every route.
+func publicRoutes() []string {
+	paths := []string{"/", "/health", "/metrics"}
+	for _, r := range apidocs.Routes() {
+		paths = append(paths, r.Path)
+	}
+	return paths
+}
 
 func (s *Server) routes() {
 	s.public = map[string]bool{}
-	for _, p := range PublicPaths {
+	for _, p := range publicRoutes() {
 		s.public[p] = true
 	}
 	r := s.router
@@ -156,7 +168,7 @@ func (s *Server) routes() {
 	r.HandleMethodNotAllowed = true
 	r.NotFound = s.wrap("not_found", "", http.HandlerFunc(s.notFound), true)
 	r.MethodNotAllowed = s.wrap("method_not_allowed", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
+		httpx.WriteDetail(w, http.StatusMethodNotAllowed, "Method Not Allowed")
 	}), true)
 	// CORS preflight on any route when CORS is on; otherwise 405 as
 	// FastAPI without CORSMiddleware.
@@ -173,14 +185,14 @@ func (s *Server) routes() {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
-	s.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}).ServeHTTP)
+	s.handle(http.MethodGet, "/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.logger}}).ServeHTTP)
 	s.handle(http.MethodPost, "/ingest", s.ingest)
 	s.handle(http.MethodPost, "/cleanup", s.cleanup)
 	s.handle(http.MethodGet, "/events", s.events)
 	s.handle(http.MethodGet, "/events/:event_id", s.eventByID(0, "Event not found"))
 	s.handle(http.MethodGet, "/events/:event_id/snapshot.jpg", s.snapshot)
-	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(projections.TypeFace, "Face match event not found"))
-	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(projections.TypePlate, "Plate read event not found"))
+	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(vocab.FaceMatchCode, "Face match event not found"))
+	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(vocab.PlateReadCode, "Plate read event not found"))
 	if s.opts.Stream != nil {
 		s.handle(http.MethodGet, "/stream", s.opts.Stream.ServeHTTP)
 	}
@@ -207,7 +219,7 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeDetail(w, http.StatusNotFound, "Not Found")
+	httpx.WriteDetail(w, http.StatusNotFound, "Not Found")
 }
 
 // Routes lists the registered routes as "METHOD /pattern" (for the
@@ -216,7 +228,7 @@ func (s *Server) Routes() []string { return append([]string(nil), s.m.routes...)
 
 func (s *Server) handle(method, path string, h http.HandlerFunc) {
 	s.m.routes = append(s.m.routes, method+" "+path)
-	wrapped := s.wrap(path, method, h, s.public[path] || apidocs.IsPublic(path))
+	wrapped := s.wrap(path, method, h, s.public[path])
 	s.router.Handler(method, path, wrapped)
 }
 
@@ -252,11 +264,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := !safeMethod(r.Method)
 		if (unsafe || len(r.Header.Values("Upgrade")) > 0) && !s.originAllowed(r) {
-			writeDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
+			httpx.WriteDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
 			return
 		}
 		if unsafe && r.ContentLength != 0 && !jsonBodyType(r.Header.Get("Content-Type")) {
-			writeDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
+			httpx.WriteDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -334,7 +346,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), s.token) != 1 {
 			s.m.authFailures.Inc()
 			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeDetail(w, http.StatusUnauthorized, "Authentication required")
+			httpx.WriteDetail(w, http.StatusUnauthorized, "Authentication required")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // The decoder parses with github.com/valyala/fastjson: one item at a time
@@ -103,11 +105,11 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 			decoders.Put(d)
 		}
 	}()
-	lr := &limitReader{r: r, n: MaxBodyBytes}
+	lr := &limitReader{r: r, n: vocab.MaxBodyBytes}
 	body, err := readAll(d.body[:0], lr)
 	d.body = body
 	if lr.exceeded() {
-		return nil, &TooLargeError{Msg: fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes)}
+		return nil, &TooLargeError{Msg: fmt.Sprintf("request body larger than %d bytes", vocab.MaxBodyBytes)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: read body: %w", err)
@@ -162,8 +164,8 @@ func Decode(r io.Reader, ndjson bool) ([]Event, error) {
 			if len(line) == 0 {
 				continue
 			}
-			if n >= MaxItems {
-				return nil, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", MaxItems)}
+			if n >= vocab.MaxItems {
+				return nil, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", vocab.MaxItems)}
 			}
 			item := path{item: n}
 			n++
@@ -276,10 +278,10 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 		case "type":
 			// The two valid types are constants: no copy for them.
 			switch b, _ := fv.StringBytes(); string(b) {
-			case TypeFace:
-				ev.Type = TypeFace
-			case TypePlate:
-				ev.Type = TypePlate
+			case vocab.FaceMatch:
+				ev.Type = vocab.FaceMatch
+			case vocab.PlateRead:
+				ev.Type = vocab.PlateRead
 			default:
 				ev.Type, _ = d.str(fv, p, "type")
 			}
@@ -306,8 +308,8 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 				verr.at(p, "string_type", "Input should be a valid string", "snapshot_jpeg")
 				return
 			}
-			if base64.StdEncoding.DecodedLen(len(b)) > MaxSnapshotBytes+3 {
-				verr.at(p, "too_long", fmt.Sprintf("snapshot is larger than %d bytes", MaxSnapshotBytes), "snapshot_jpeg")
+			if base64.StdEncoding.DecodedLen(len(b)) > vocab.MaxSnapshotBytes+3 {
+				verr.at(p, "too_long", fmt.Sprintf("snapshot is larger than %d bytes", vocab.MaxSnapshotBytes), "snapshot_jpeg")
 				return
 			}
 			img := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
@@ -329,7 +331,7 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 	}
 	if payload == nil {
 		verr.at(p, "missing", "Field required", "payload")
-	} else if ev.Type == TypeFace || ev.Type == TypePlate {
+	} else if vocab.TypeCode(ev.Type) != 0 {
 		d.payload(&ev, payload, path{item: p.item, payload: true})
 	}
 	return ev, true
@@ -342,7 +344,7 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 		verr.at(path{item: pl.item}, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from", "payload")
 		return
 	}
-	face := ev.Type == TypeFace
+	face := ev.Type == vocab.FaceMatch
 	var f Face
 	var p Plate
 	var seen [3]bool // which of required were present
@@ -421,7 +423,7 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 			return
 		}
 		extraSize += len(k) + len(js) + 4
-		if extraSize > MaxExtraPayloadBytes {
+		if extraSize > vocab.MaxExtraPayloadBytes {
 			return // reported once below
 		}
 		if ev.Extra == nil {
@@ -434,8 +436,8 @@ func (d *decoder) payload(ev *Event, v *fastjson.Value, pl path) {
 			verr.at(pl, "missing", "Field required", r)
 		}
 	}
-	if extraSize > MaxExtraPayloadBytes {
-		verr.at(path{item: pl.item}, "too_long", fmt.Sprintf("extra payload fields take more than %d bytes", MaxExtraPayloadBytes), "payload")
+	if extraSize > vocab.MaxExtraPayloadBytes {
+		verr.at(path{item: pl.item}, "too_long", fmt.Sprintf("extra payload fields take more than %d bytes", vocab.MaxExtraPayloadBytes), "payload")
 	}
 	if face {
 		ev.Face = &f
@@ -672,7 +674,7 @@ func (d *decoder) bbox(v *fastjson.Value, p path, field string) (BBox, bool) {
 
 // hasLocPrefix reports whether an error in errs is at loc or inside it, or
 // loc lies inside one of them.
-func hasLocPrefix(errs []FieldError, loc []any) bool {
+func hasLocPrefix(errs []vocab.FieldError, loc []any) bool {
 	for _, e := range errs {
 		n := min(len(e.Loc), len(loc))
 		same := true

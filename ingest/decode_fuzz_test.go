@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // FuzzDecode feeds arbitrary bodies to Decode, as a JSON document and as
@@ -63,7 +65,7 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if len(evs) == 0 || len(evs) > MaxItems {
+		if len(evs) == 0 || len(evs) > vocab.MaxItems {
 			t.Fatalf("%d events without error", len(evs))
 		}
 		if err := Validate(evs); err != nil {

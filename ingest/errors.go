@@ -3,25 +3,14 @@ package ingest
 import (
 	"fmt"
 	"strings"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
-// FieldError is one entry of a FastAPI-shaped 422 detail list.
-type FieldError struct {
-	Loc  []any  `json:"loc"`
-	Msg  string `json:"msg"`
-	Type string `json:"type"`
-}
-
-// QueryError is the FieldError of query parameter name (loc
-// ["query", name]), for the REST API and the stream.
-func QueryError(name, typ, msg string) FieldError {
-	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
-}
-
-// ValidationError lists every problem found in a request. Nothing of the
-// request was appended.
+// ValidationError lists every problem found in a request, in the shape of
+// FastAPI's 422 detail list. Nothing of the request was appended.
 type ValidationError struct {
-	Errors []FieldError
+	Errors []vocab.FieldError
 }
 
 // maxReportedErrors bounds a 422 body: a 10,000-item batch of garbage must
@@ -69,7 +58,7 @@ func (e *ValidationError) at(p path, typ, msg string, parts ...any) {
 
 func (e *ValidationError) add(loc []any, typ, msg string) {
 	if len(e.Errors) < maxReportedErrors {
-		e.Errors = append(e.Errors, FieldError{Loc: loc, Msg: msg, Type: typ})
+		e.Errors = append(e.Errors, vocab.FieldError{Loc: loc, Msg: msg, Type: typ})
 	}
 }
 

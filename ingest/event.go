@@ -3,43 +3,21 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"unicode/utf8"
 
-	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
-// Event types accepted by the service (CONTRACT §3).
+// TypeFace, TypePlate, MaxItems and MaxBodyBytes are vocab's, under the
+// names they had here before vocab existed, for the code that still uses
+// them (ingest's metrics, internal/storetest, the import tool, bench's
+// store wiring and wsbench), which is being changed elsewhere; new code
+// uses vocab's names.
 const (
-	TypeFace  = "face_match"
-	TypePlate = "plate_read"
+	TypeFace     = vocab.FaceMatch
+	TypePlate    = vocab.PlateRead
+	MaxItems     = vocab.MaxItems
+	MaxBodyBytes = vocab.MaxBodyBytes
 )
-
-// Watchlist verdicts for plate_read list_match.
-const (
-	ListWhite = "whitelist"
-	ListBlack = "blacklist"
-)
-
-// Limits from CONTRACT §3 and §4.
-const (
-	MaxItems         = 10_000
-	MaxBodyBytes     = 8 << 20
-	MaxSourceLen     = 128
-	MaxPersonNameLen = 256
-	MaxPlateTextLen  = 32
-	MaxRegionLen     = 64
-	// MaxExtraPayloadBytes caps the unknown payload fields a producer may
-	// send (kept for forward compatibility), so one event cannot grow
-	// without bound.
-	MaxExtraPayloadBytes = 4 << 10
-	// MaxSnapshotBytes caps a decoded snapshot JPEG (CONTRACT §7).
-	MaxSnapshotBytes = 1 << 20
-)
-
-// MaxSourceLen counts characters; the log's record header counts bytes.
-// This fails to compile if the longest valid source (every character at
-// its longest UTF-8 encoding) could not be stored.
-var _ [eventlog.MaxSourceBytes - MaxSourceLen*utf8.UTFMax]struct{}
 
 // BBox is [x1, y1, x2, y2] in frame pixels.
 type BBox [4]float64
@@ -52,8 +30,8 @@ type Face struct {
 	EmbeddingDistance *float64
 }
 
-// Plate is the payload of a plate_read event. ListMatch is "", ListWhite or
-// ListBlack; "" is encoded as JSON null.
+// Plate is the payload of a plate_read event. ListMatch is "",
+// vocab.Whitelist or vocab.Blacklist; "" is encoded as JSON null.
 type Plate struct {
 	PlateText  string
 	Confidence float64
@@ -97,8 +75,8 @@ type Sink interface {
 	Append(ctx context.Context, evs []Event) (Result, error)
 }
 
-// ListMatcher looks a plate up in the watchlists; it returns "", ListWhite
-// or ListBlack.
+// ListMatcher looks a plate up in the watchlists; it returns "",
+// vocab.Whitelist or vocab.Blacklist.
 type ListMatcher interface {
 	Match(plate string) string
 }

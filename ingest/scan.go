@@ -5,6 +5,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // The scanner runs over a request body before anything is parsed into a
@@ -30,10 +32,10 @@ import (
 
 // maxItemValues bounds the JSON values of one event. A valid event has
 // about twenty besides its extra payload fields, and those are capped at
-// MaxExtraPayloadBytes of canonical JSON, in which a value takes at least
-// two bytes ("0,"), so an item with more values is invalid whatever they
-// are; it is reported without being parsed.
-const maxItemValues = 64 + MaxExtraPayloadBytes/2
+// vocab.MaxExtraPayloadBytes of canonical JSON, in which a value takes at
+// least two bytes ("0,"), so an item with more values is invalid whatever
+// they are; it is reported without being parsed.
+const maxItemValues = 64 + vocab.MaxExtraPayloadBytes/2
 
 // span is the byte range of one item of a body and how many JSON values
 // it holds (counting stops just past maxItemValues).
@@ -63,8 +65,8 @@ var strPlain = func() (t [256]bool) {
 
 // scanBody checks body and returns its items: the elements of a top-level
 // array (array true) or the body itself as one item. It stops with a
-// *TooLargeError as soon as the array has more than MaxItems elements.
-// spans is reused.
+// *TooLargeError as soon as the array has more than vocab.MaxItems
+// elements. spans is reused.
 func scanBody(body []byte, spans []span) (_ []span, array bool, err error) {
 	if !utf8.Valid(body) {
 		return spans, false, &syntaxError{off: invalidUTF8At(body), msg: "invalid UTF-8"}
@@ -77,8 +79,8 @@ func scanBody(body []byte, spans []span) (_ []span, array bool, err error) {
 			i++
 		} else {
 			for {
-				if len(spans) == MaxItems {
-					return spans, true, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", MaxItems)}
+				if len(spans) == vocab.MaxItems {
+					return spans, true, &TooLargeError{Msg: fmt.Sprintf("more than %d items in one request", vocab.MaxItems)}
 				}
 				end, n, err := scanValue(body, i)
 				if err != nil {

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 const validFace = `{"type":"face_match","ts_ms":1704067200000,"frame_source_id":"cam","payload":{"person_name":"A","similarity":0.5,"bbox":[1,2,3,4]}}`
@@ -74,7 +76,7 @@ func TestDuplicateKeysKeepTheLastValue(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := evs[0]
-	if ev.Type != TypeFace || ev.TsMs != 7 || ev.Source != "cam" || ev.Face.PersonName != "B" || ev.Face.Similarity != 0.5 || ev.Face.BBox != (BBox{1, 2, 3, 4}) {
+	if ev.Type != vocab.FaceMatch || ev.TsMs != 7 || ev.Source != "cam" || ev.Face.PersonName != "B" || ev.Face.Similarity != 0.5 || ev.Face.BBox != (BBox{1, 2, 3, 4}) {
 		t.Fatalf("decoded %+v %+v", ev, ev.Face)
 	}
 	if got := string(ev.Extra["x"]); got != `{"a":3,"b":2}` {
@@ -108,11 +110,11 @@ func TestDuplicateKeysKeepTheLastValue(t *testing.T) {
 // bodies allocates a small multiple of the body, not a tree of millions
 // of values.
 func TestHugeBodiesOfTinyValuesStayBounded(t *testing.T) {
-	n := MaxBodyBytes / 2
+	n := vocab.MaxBodyBytes / 2
 	array := append([]byte("["), bytes.Repeat([]byte("0,"), n-1)...)
 	array[len(array)-1] = ']' // 2n-1 bytes
 	oneItem := []byte(`{"type":"face_match","frame_source_id":"c","payload":{"person_name":"A","similarity":0.5,"bbox":[1,2,3,4],"x":[`)
-	oneItem = append(oneItem, bytes.Repeat([]byte("0,"), (MaxBodyBytes-len(oneItem))/2-4)...)
+	oneItem = append(oneItem, bytes.Repeat([]byte("0,"), (vocab.MaxBodyBytes-len(oneItem))/2-4)...)
 	oneItem = append(oneItem, []byte(`0]}}`)...)
 	for _, c := range []struct {
 		name   string
@@ -125,7 +127,7 @@ func TestHugeBodiesOfTinyValuesStayBounded(t *testing.T) {
 		{"NDJSON line with 4M values", oneItem, true, "too_long"},
 		{"array of 4M zeros as NDJSON", array, true, "too_long"},
 	} {
-		if len(c.body) > MaxBodyBytes {
+		if len(c.body) > vocab.MaxBodyBytes {
 			t.Fatalf("%s: body of %d bytes", c.name, len(c.body))
 		}
 		var before, after runtime.MemStats

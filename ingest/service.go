@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Options configure a Service.
@@ -79,10 +79,10 @@ var ErrUnavailable = errors.New("ingest: store unavailable")
 // appends them atomically (Sink): the entry for events nobody has checked.
 func (s *Service) Append(ctx context.Context, evs []Event) (Result, error) {
 	if len(evs) == 0 {
-		return Result{}, &ValidationError{Errors: []FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
+		return Result{}, &ValidationError{Errors: []vocab.FieldError{{Loc: []any{"body"}, Msg: "List should have at least 1 item after validation, not 0", Type: "too_short"}}}
 	}
-	if len(evs) > MaxItems {
-		return Result{}, &TooLargeError{Msg: fmt.Sprintf("%d items in one request, the limit is %d", len(evs), MaxItems)}
+	if len(evs) > vocab.MaxItems {
+		return Result{}, &TooLargeError{Msg: fmt.Sprintf("%d items in one request, the limit is %d", len(evs), vocab.MaxItems)}
 	}
 	if err := Validate(evs); err != nil {
 		s.m.rejected.WithLabelValues("invalid").Inc()
@@ -129,8 +129,8 @@ func (s *Service) AppendValidated(ctx context.Context, evs []Event) (Result, err
 		if p := ev.Plate; p != nil && !p.ListMatchSet && lists != nil {
 			p.ListMatch = lists.Match(p.PlateText)
 		}
-		typ := projections.TypeCode(ev.Type)
-		if typ == projections.TypeFace {
+		typ := vocab.TypeCode(ev.Type)
+		if typ == vocab.FaceMatchCode {
 			faces++
 		} else {
 			plates++

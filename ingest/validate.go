@@ -7,10 +7,19 @@ import (
 	"math"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
+// vocab.MaxSourceLen counts characters; the log's record header counts
+// bytes. This fails to compile if the longest valid source (every
+// character at its longest UTF-8 encoding) could not be stored.
+var _ [eventlog.MaxSourceBytes - vocab.MaxSourceLen*utf8.UTFMax]struct{}
+
 // Validate checks events built in code (the camera pipeline) by the same
-// rules as decoded ones (CONTRACT §3).
+// rules as decoded ones, so that both kinds of producer store the same
+// events.
 func Validate(evs []Event) error {
 	var verr ValidationError
 	for i := range evs {
@@ -23,50 +32,48 @@ func Validate(evs []Event) error {
 }
 
 func validate(ev *Event, p path, verr *ValidationError) {
-	switch ev.Type {
-	case TypeFace, TypePlate:
-	default:
-		verr.at(p, "enum", "Input should be 'face_match' or 'plate_read'", "type")
+	if vocab.TypeCode(ev.Type) == 0 {
+		verr.at(p, "enum", vocab.TypeEnumMsg, "type")
 	}
 	if ev.TsMs < 0 {
 		verr.at(p, "greater_than", "Input should be greater than 0", "ts_ms")
 	}
-	if n := utf8.RuneCountInString(ev.Source); n < 1 || n > MaxSourceLen || !printable(ev.Source) {
-		verr.at(p, "string_pattern_mismatch", fmt.Sprintf("frame_source_id should be 1 to %d printable characters", MaxSourceLen), "frame_source_id")
+	if n := utf8.RuneCountInString(ev.Source); n < 1 || n > vocab.MaxSourceLen || !printable(ev.Source) {
+		verr.at(p, "string_pattern_mismatch", fmt.Sprintf("frame_source_id should be 1 to %d printable characters", vocab.MaxSourceLen), "frame_source_id")
 	}
 	if len(ev.Snapshot) > 0 {
-		if len(ev.Snapshot) > MaxSnapshotBytes {
-			verr.at(p, "too_long", fmt.Sprintf("snapshot is %d bytes, the limit is %d", len(ev.Snapshot), MaxSnapshotBytes), "snapshot_jpeg")
+		if len(ev.Snapshot) > vocab.MaxSnapshotBytes {
+			verr.at(p, "too_long", fmt.Sprintf("snapshot is %d bytes, the limit is %d", len(ev.Snapshot), vocab.MaxSnapshotBytes), "snapshot_jpeg")
 		} else if !isJPEG(ev.Snapshot) {
 			verr.at(p, "value_error", "Value error, snapshot_jpeg is not a JPEG image", "snapshot_jpeg")
 		}
 	}
 	pl := path{item: p.item, payload: true}
 	switch {
-	case ev.Type == TypeFace && ev.Face != nil && ev.Plate == nil:
+	case ev.Type == vocab.FaceMatch && ev.Face != nil && ev.Plate == nil:
 		f := ev.Face
-		checkName(f.PersonName, MaxPersonNameLen, verr, pl, "person_name")
+		checkName(f.PersonName, vocab.MaxPersonNameLen, verr, pl, "person_name")
 		checkUnit(f.Similarity, verr, pl, "similarity")
 		checkBBox(f.BBox, verr, pl, "bbox")
 		if d := f.EmbeddingDistance; d != nil && (*d < 0 || math.IsNaN(*d) || math.IsInf(*d, 0)) {
 			verr.at(pl, "greater_than_equal", "Input should be greater than or equal to 0", "embedding_distance")
 		}
-	case ev.Type == TypePlate && ev.Plate != nil && ev.Face == nil:
+	case ev.Type == vocab.PlateRead && ev.Plate != nil && ev.Face == nil:
 		pp := ev.Plate
-		checkName(pp.PlateText, MaxPlateTextLen, verr, pl, "plate_text")
+		checkName(pp.PlateText, vocab.MaxPlateTextLen, verr, pl, "plate_text")
 		checkUnit(pp.Confidence, verr, pl, "confidence")
-		if utf8.RuneCountInString(pp.Region) > MaxRegionLen || !utf8.ValidString(pp.Region) || (pp.Region != "" && !printable(pp.Region)) {
-			verr.at(pl, "string_too_long", fmt.Sprintf("region should be at most %d printable characters", MaxRegionLen), "region")
+		if utf8.RuneCountInString(pp.Region) > vocab.MaxRegionLen || !utf8.ValidString(pp.Region) || (pp.Region != "" && !printable(pp.Region)) {
+			verr.at(pl, "string_too_long", fmt.Sprintf("region should be at most %d printable characters", vocab.MaxRegionLen), "region")
 		}
 		switch pp.ListMatch {
-		case "", ListWhite, ListBlack:
+		case "", vocab.Whitelist, vocab.Blacklist:
 		default:
-			verr.at(pl, "enum", "Input should be 'whitelist', 'blacklist' or null", "list_match")
+			verr.at(pl, "enum", vocab.ListMatchEnumMsg, "list_match")
 		}
 		if pp.BBox != nil {
 			checkBBox(*pp.BBox, verr, pl, "bbox")
 		}
-	case ev.Type == TypeFace || ev.Type == TypePlate:
+	case vocab.TypeCode(ev.Type) != 0:
 		verr.at(p, "missing", "Field required", "payload")
 	}
 }

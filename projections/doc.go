@@ -16,8 +16,11 @@
 //	'I' 's' source 0x00 id:u64       -> record|"" source index (covering)
 //	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64
 //
-// Integers are big-endian. ts_ms is validated positive at ingest, so its
-// unsigned encoding sorts numerically. Sources are printable, so 0x00
+// type is the event type's code from internal/vocab (1 face_match,
+// 2 plate_read), the byte the log's record header carries too: codes are on
+// disk, so vocab never renumbers them, and projections only reads them from
+// there. Integers are big-endian. ts_ms is validated positive at ingest, so
+// its unsigned encoding sorts numerically. Sources are printable, so 0x00
 // terminates them unambiguously. The type index is kept (verify and
 // retention maintain it) but no query reads it: a type filter is not
 // selective, and scanning the log beats a seek per match (see Query).
@@ -64,10 +67,10 @@
 //
 // # Rolling counts
 //
-// /health counts events whose ts_ms lies in the last 300 s, per type. The
-// counts live in a ring of per-second buckets fed after each durable commit
-// and rebuilt at start from the time index (only the last 300 s of it: no
-// log replay). Events stamped more than ringAhead seconds in the future are
+// /health counts events whose ts_ms lies in the last
+// vocab.RecentWindowSeconds, per type. The counts live in a ring of
+// per-second buckets fed after each durable commit and rebuilt at start
+// from the time index (only that window of it: no log replay). Events stamped more than ringAhead seconds in the future are
 // not counted until they are appended again (they are rare clock errors).
 //
 // # Concurrency

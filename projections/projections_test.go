@@ -13,6 +13,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -111,13 +112,13 @@ func TestQueryMatchesBruteForce(t *testing.T) {
 	cases := []projections.Query{
 		{Limit: 100},
 		{Limit: 100, Asc: true},
-		{Limit: 37, Type: projections.TypePlate},
+		{Limit: 37, Type: vocab.PlateReadCode},
 		{Limit: 50, Source: "cam-3"},
-		{Limit: 50, Source: "cam-3", Type: projections.TypeFace, Asc: true},
+		{Limit: 50, Source: "cam-3", Type: vocab.FaceMatchCode, Asc: true},
 		{Limit: 20, HasSince: true, Since: base + 4_000_000},
 		{Limit: 20, HasSince: true, Since: base + 1_000_000, HasUntil: true, Until: base + 1_500_000, Asc: true},
 		{Limit: 200, HasUntil: true, Until: base + 10_000},
-		{Limit: 10, Type: projections.TypePlate, HasSince: true, Since: base + 100_000, Source: "cam-1"},
+		{Limit: 10, Type: vocab.PlateReadCode, HasSince: true, Since: base + 100_000, Source: "cam-1"},
 		{Limit: 1000, After: 4990, Asc: true},
 		{Limit: 10, Before: 3},
 		{Limit: 10, Source: "nope"},
@@ -149,7 +150,7 @@ func TestQueryMatchesBruteForce(t *testing.T) {
 			t.Run(name+fmt.Sprintf("/%+v", q), func(t *testing.T) {
 				var want []uint64
 				for _, e := range all {
-					if q.Type != 0 && projections.TypeCode(e.Type) != q.Type ||
+					if q.Type != 0 && vocab.TypeCode(e.Type) != q.Type ||
 						q.Source != "" && e.Source != q.Source ||
 						q.HasSince && e.TsMs <= q.Since || q.HasUntil && e.TsMs > q.Until ||
 						e.ID <= q.After || q.Before > 0 && e.ID >= q.Before {
@@ -311,7 +312,7 @@ func TestRetentionDeletesLateEvents(t *testing.T) {
 		t.Fatal("late events were not deleted individually")
 	}
 	for _, q := range []projections.Query{
-		{Limit: 1000, Asc: true}, {Limit: 1000, HasUntil: true, Until: cutoff}, {Limit: 1000, Source: "cam-3"}, {Limit: 1000, Type: projections.TypeFace},
+		{Limit: 1000, Asc: true}, {Limit: 1000, HasUntil: true, Until: cutoff}, {Limit: 1000, Source: "cam-3"}, {Limit: 1000, Type: vocab.FaceMatchCode},
 	} {
 		es := allPages(t, s.View, q)
 		for _, e := range es {
@@ -414,11 +415,11 @@ func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
 		notWant []string // no problem contains these
 	}{
 		"index entry without record": {func(tx *eventlog.Tx) error {
-			k := append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 3, 0xE7)
+			k := append([]byte{'I', 'y', vocab.FaceMatchCode}, 0, 0, 0, 0, 0, 0, 3, 0xE7)
 			return tx.Set(k, nil)
 		}, "which is not in the log", nil},
 		"record without index entries": {func(tx *eventlog.Tx) error {
-			return tx.Delete(append([]byte{'I', 'y', projections.TypeFace}, 0, 0, 0, 0, 0, 0, 0, 2))
+			return tx.Delete(append([]byte{'I', 'y', vocab.FaceMatchCode}, 0, 0, 0, 0, 0, 0, 0, 2))
 		}, "type index has 2 valid entries for 3 records", nil},
 		// Records 1 and 2 lie below the low-water id: that is the fault;
 		// their index entries and block summary still agree with them.

@@ -5,10 +5,8 @@ import (
 	"errors"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
-
-// MaxLimit is the largest page GET /events serves.
-const MaxLimit = 1000
 
 // Query selects events for GET /events. Results are in id order: ascending
 // when Asc, else descending. Cursors are exclusive.
@@ -45,7 +43,7 @@ var ErrBadQuery = errors.New("projections: invalid query")
 // and returns it. It reads stored bytes; nothing is decoded or re-encoded.
 func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	var pg Page
-	if q.Limit < 1 || q.Limit > MaxLimit {
+	if q.Limit < 1 || q.Limit > vocab.MaxQueryLimit {
 		return dst, pg, ErrBadQuery
 	}
 	if v.log == nil {

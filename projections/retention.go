@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // cleanupTx is retention's single deleting step, run exclusively on the
@@ -121,8 +122,8 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64) (int, error) {
 		if err := tx.TrimPrefix(x); err != nil {
 			return 0, err
 		}
-		for t := range TypeNames {
-			if err := tx.DeleteRange(typeKey(t, low), typeKey(t, x)); err != nil {
+		for c := 1; c <= int(vocab.MaxTypeCode); c++ {
+			if err := tx.DeleteRange(typeKey(uint8(c), low), typeKey(uint8(c), x)); err != nil {
 				return 0, err
 			}
 		}

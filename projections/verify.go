@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Event returns the stored JSON and type of event id.
@@ -150,7 +151,7 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 			r.add("log id %d: %v", id, err)
 			continue
 		}
-		if _, ok := TypeNames[typ]; !ok {
+		if vocab.TypeName(typ) == "" {
 			r.add("log id %d: unknown type code %d", id, typ)
 		}
 		want := `{"id":` + strconv.FormatUint(id, 10) + `,`

@@ -15,27 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
-
-// Event type codes stored in record headers and indexes.
-const (
-	TypeFace  uint8 = 1
-	TypePlate uint8 = 2
-)
-
-// TypeNames maps codes to the API's type strings.
-var TypeNames = map[uint8]string{TypeFace: "face_match", TypePlate: "plate_read"}
-
-// TypeCode returns the code of an API type string, 0 if unknown.
-func TypeCode(s string) uint8 {
-	switch s {
-	case "face_match":
-		return TypeFace
-	case "plate_read":
-		return TypePlate
-	}
-	return 0
-}
 
 // blockSize is the number of ids one zone-map summary covers. 1024 keeps
 // the in-memory map at 10k entries for 10M events while bounding what
@@ -44,7 +25,7 @@ const blockSize = 1024
 
 const (
 	// window is what /health's recent_events counts.
-	window = 300
+	window = vocab.RecentWindowSeconds
 	// ringSize seconds of buckets; ringAhead of them hold future-stamped
 	// events (clock skew between cameras and the server).
 	ringSize  = 1024
@@ -58,7 +39,7 @@ type zone struct {
 
 type bucket struct {
 	sec    int64
-	counts [3]uint64 // by type code
+	counts [vocab.MaxTypeCode + 1]uint64 // by type code
 }
 
 // Options configure a View.
@@ -433,16 +414,14 @@ func floorDiv(a, b int64) int64 {
 
 func mod(a, b int64) int64 { return ((a % b) + b) % b }
 
-// Recent is the /health count of events whose ts_ms lies in the last 300 s.
+// Recent is the /health count of events whose ts_ms lies in the last
+// vocab.RecentWindowSeconds seconds.
 type Recent struct {
 	Face, Plate uint64
 }
 
 // Total is Face + Plate.
 func (r Recent) Total() uint64 { return r.Face + r.Plate }
-
-// WindowSeconds is the span Recent covers.
-const WindowSeconds = window
 
 // Recent answers from memory.
 func (v *View) Recent() Recent {
@@ -453,8 +432,8 @@ func (v *View) Recent() Recent {
 	for s := nowSec - window + 1; s <= nowSec; s++ {
 		bk := &v.mu.ring[mod(s, ringSize)]
 		if bk.sec == s {
-			r.Face += bk.counts[TypeFace]
-			r.Plate += bk.counts[TypePlate]
+			r.Face += bk.counts[vocab.FaceMatchCode]
+			r.Plate += bk.counts[vocab.PlateReadCode]
 		}
 	}
 	return r

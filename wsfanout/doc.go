@@ -1,7 +1,11 @@
-// Package wsfanout serves the WebSocket stream (GET /stream, CONTRACT §6):
-// every committed event of the log, as its stored canonical JSON, to every
+// Package wsfanout serves the WebSocket stream (GET /stream): every
+// committed event of the log, as its stored canonical JSON, to every
 // connected client, with a replayable id cursor, filters and bounded memory
-// per client. It is built on github.com/lxzan/gws for the handshake and the
+// per client. The filters (?type=, ?source=) and the cursor (?after=) are
+// read as GET /events reads them, with internal/httpx, and a type filter
+// compares the event type codes of internal/vocab with the codes the log's
+// entries carry: the stream sits beside the read side (projections), not on
+// it. It is built on github.com/lxzan/gws for the handshake and the
 // read side; the write side is ours (see "Writes"), and gws parses only
 // frame headers we have checked (see "Hostile input").
 //

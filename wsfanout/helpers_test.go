@@ -24,6 +24,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -82,10 +83,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 // ev builds a valid event: kind "f" face, "p" plate.
 func ev(kind string, src string, ts int64) ingest.Event {
 	if kind == "p" {
-		return ingest.Event{Type: ingest.TypePlate, TsMs: ts, Source: src,
+		return ingest.Event{Type: vocab.PlateRead, TsMs: ts, Source: src,
 			Plate: &ingest.Plate{PlateText: "ABC123", Confidence: 0.8, Region: "US-CA", BBox: &ingest.BBox{1, 2, 3, 4}}}
 	}
-	return ingest.Event{Type: ingest.TypeFace, TsMs: ts, Source: src,
+	return ingest.Event{Type: vocab.FaceMatch, TsMs: ts, Source: src,
 		Face: &ingest.Face{PersonName: "Jane", Similarity: 0.9, BBox: ingest.BBox{1, 2, 3, 4}}}
 }
 

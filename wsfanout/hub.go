@@ -2,25 +2,22 @@ package wsfanout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lxzan/gws"
 
 	"github.com/securevision/events/eventlog"
-	"github.com/securevision/events/ingest"
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Hub fans the committed log out to WebSocket clients. Create it with New,
@@ -167,53 +164,19 @@ type params struct {
 	hasAfter bool
 }
 
-var queryError = ingest.QueryError
-
 // parseParams validates after, type and source (token is the auth layer's)
-// as GET /events does: a repeated parameter counts by its last value, as
-// FastAPI does with scalars, and a source longer than any frame_source_id
-// can be is refused.
-func parseParams(r *http.Request) (params, []ingest.FieldError) {
+// as GET /events does, with the same code: a repeated parameter counts by
+// its last value, as FastAPI does with scalars, and a source longer than
+// any frame_source_id can be is refused.
+func parseParams(r *http.Request) (params, []vocab.FieldError) {
 	var p params
-	var errs []ingest.FieldError
-	q := r.URL.Query()
-	if vs, ok := q["after"]; ok {
-		s := vs[len(vs)-1]
-		n, err := strconv.ParseInt(s, 10, 64)
-		switch {
-		case err != nil:
-			errs = append(errs, queryError("after", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"))
-		case n < 0:
-			errs = append(errs, queryError("after", "greater_than_equal", "Input should be greater than or equal to 0"))
-		default:
-			p.after, p.hasAfter = uint64(n), true
-		}
+	q := httpx.Query{Values: r.URL.Query()}
+	if n, ok := q.Int("after", 0); ok {
+		p.after, p.hasAfter = uint64(n), true
 	}
-	if vs, ok := q["type"]; ok {
-		if p.f.typ = projections.TypeCode(vs[len(vs)-1]); p.f.typ == 0 {
-			errs = append(errs, queryError("type", "enum", "Input should be 'face_match' or 'plate_read'"))
-		}
-	}
-	if vs, ok := q["source"]; ok {
-		s := vs[len(vs)-1]
-		if n := utf8.RuneCountInString(s); n < 1 || n > ingest.MaxSourceLen || !utf8.ValidString(s) {
-			errs = append(errs, queryError("source", "string_too_long", "source should have 1 to 128 characters"))
-		}
-		p.f.source, p.f.hasSource = s, true
-	}
-	return p, errs
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-type detail struct {
-	Detail any `json:"detail"`
+	p.f.typ = q.Type()
+	p.f.source, p.f.hasSource = q.Source()
+	return p, q.Errs
 }
 
 // ServeHTTP is GET /stream: it validates the query (422), applies the
@@ -223,32 +186,32 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, errs := parseParams(r)
 	if len(errs) > 0 {
 		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
-		writeJSON(w, http.StatusUnprocessableEntity, detail{errs})
+		httpx.WriteValidation(w, errs)
 		return
 	}
 	if h.closing.Load() {
 		h.m.refused.WithLabelValues(refusedShutdown).Inc()
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, detail{"server shutting down"})
+		httpx.WriteDetail(w, http.StatusServiceUnavailable, "server shutting down")
 		return
 	}
 	if !isUpgrade(r) {
 		h.m.refused.WithLabelValues(refusedBadRequest).Inc()
-		writeJSON(w, http.StatusBadRequest, detail{"WebSocket upgrade required"})
+		httpx.WriteDetail(w, http.StatusBadRequest, "WebSocket upgrade required")
 		return
 	}
 	if h.active.Add(1) > int64(h.opts.MaxClients) {
 		h.active.Add(-1)
 		h.m.refused.WithLabelValues(refusedMaxClients).Inc()
 		w.Header().Set("Retry-After", "5")
-		writeJSON(w, http.StatusServiceUnavailable, detail{fmt.Sprintf("too many stream clients (limit %d)", h.opts.MaxClients)})
+		httpx.WriteDetail(w, http.StatusServiceUnavailable, fmt.Sprintf("too many stream clients (limit %d)", h.opts.MaxClients))
 		return
 	}
 	netConn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		h.active.Add(-1)
 		h.logger.Error("stream: hijack failed", "err", err)
-		writeJSON(w, http.StatusInternalServerError, detail{"Internal Server Error"})
+		httpx.WriteDetail(w, http.StatusInternalServerError, "Internal Server Error")
 		return
 	}
 	started := false

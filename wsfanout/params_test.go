@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/securevision/events/projections"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // TestParamsRepeatedTakeLast: like GET /events (and FastAPI), a repeated
@@ -16,11 +16,11 @@ func TestParamsRepeatedTakeLast(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("errors: %+v", errs)
 	}
-	if p.after != 7 || !p.hasAfter || p.f.typ != projections.TypePlate || p.f.source != "cam_b" || !p.f.hasSource {
+	if p.after != 7 || !p.hasAfter || p.f.typ != vocab.PlateReadCode || p.f.source != "cam_b" || !p.f.hasSource {
 		t.Fatalf("params %+v", p)
 	}
-	r = httptest.NewRequest("GET", "/stream?source="+strings.Repeat("x", 129), nil)
+	r = httptest.NewRequest("GET", "/stream?source="+strings.Repeat("x", vocab.MaxSourceLen+1), nil)
 	if _, errs := parseParams(r); len(errs) != 1 || errs[0].Loc[1] != "source" {
-		t.Fatalf("129-character source: errors %+v, want one on source", errs)
+		t.Fatalf("%d-character source: errors %+v, want one on source", vocab.MaxSourceLen+1, errs)
 	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/lxzan/gws"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // The round-trip property: any valid event, with every string field at
@@ -71,24 +71,24 @@ func genFloat(r *rand.Rand) float64 {
 func genEvent(r *rand.Rand, now int64) map[string]any {
 	ev := map[string]any{
 		"ts_ms":           now - r.Int64N(3600_000),
-		"frame_source_id": genString(r, genLen(r, ingest.MaxSourceLen)),
+		"frame_source_id": genString(r, genLen(r, vocab.MaxSourceLen)),
 	}
 	x1, y1 := float64(r.IntN(1000)), r.Float64()*1000
 	bbox := []float64{x1, y1, x1 + float64(r.IntN(500)), y1 + r.Float64()*500}
 	var pl map[string]any
 	if r.IntN(2) == 0 {
-		ev["type"] = ingest.TypeFace
-		pl = map[string]any{"person_name": genString(r, genLen(r, ingest.MaxPersonNameLen)), "similarity": genFloat(r), "bbox": bbox}
+		ev["type"] = vocab.FaceMatch
+		pl = map[string]any{"person_name": genString(r, genLen(r, vocab.MaxPersonNameLen)), "similarity": genFloat(r), "bbox": bbox}
 		if r.IntN(2) == 0 {
 			pl["embedding_distance"] = r.Float64() * 2
 		}
 	} else {
-		ev["type"] = ingest.TypePlate
-		pl = map[string]any{"plate_text": genString(r, genLen(r, ingest.MaxPlateTextLen)), "confidence": genFloat(r)}
+		ev["type"] = vocab.PlateRead
+		pl = map[string]any{"plate_text": genString(r, genLen(r, vocab.MaxPlateTextLen)), "confidence": genFloat(r)}
 		if r.IntN(2) == 0 {
-			pl["region"] = genString(r, genLen(r, ingest.MaxRegionLen))
+			pl["region"] = genString(r, genLen(r, vocab.MaxRegionLen))
 		}
-		pl["list_match"] = []any{nil, ingest.ListWhite, ingest.ListBlack}[r.IntN(3)]
+		pl["list_match"] = []any{nil, vocab.Whitelist, vocab.Blacklist}[r.IntN(3)]
 		if r.IntN(2) == 0 {
 			pl["bbox"] = bbox
 		}
@@ -266,7 +266,7 @@ func checkFields(t *testing.T, id uint64, stored []byte, sent map[string]any) {
 	b, _ := json.Marshal(sent)
 	var want map[string]any
 	json.Unmarshal(b, &want)
-	if pl, ok := want["payload"].(map[string]any); ok && want["type"] == ingest.TypePlate {
+	if pl, ok := want["payload"].(map[string]any); ok && want["type"] == vocab.PlateRead {
 		if _, ok := pl["region"]; !ok {
 			pl["region"] = "" // plates always carry a region
 		}

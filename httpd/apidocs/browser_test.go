@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // chromiumPath is where Debian's chromium package installs the browser.
@@ -98,7 +100,7 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("Swagger UI did not render %s %s", op.Method, oaPath(op))
 			}
 		}
-		if !bytes.Contains(dom, []byte(Title)) {
+		if !bytes.Contains(dom, []byte(vocab.ServiceName)) {
 			t.Errorf("Swagger UI did not render the title")
 		}
 		if v := cspViolations(console); len(v) > 0 {

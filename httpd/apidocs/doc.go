@@ -14,8 +14,11 @@
 //		if h, _, _ := router.Lookup(op.Method, op.Path); h == nil { t.Errorf(...) }
 //	}
 //
-// [PublicPaths] lists the paths that stay reachable without the bearer token
-// (CONTRACT §4), including the docs pages and their assets.
+// Which routes need the bearer token is httpd's decision, made in one list
+// there; the document marks the others public (no security), and
+// [Operation].Public reports it so that httpd's tests can check the two
+// agree. The limits, enums and identity the document states are vocab's
+// (internal/vocab), as the server's are.
 //
 // # Pages and assets
 //

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Paths this package serves.
@@ -67,7 +69,7 @@ type Route struct {
 }
 
 // Routes returns every route of the docs: the two pages, /openapi.json and
-// each asset. They are all public (see PublicPaths).
+// each asset. httpd serves them all without the bearer token.
 func Routes() []Route {
 	rs := []Route{
 		{http.MethodGet, SpecPath, SpecHandler()},
@@ -168,7 +170,7 @@ var pageTemplates = template.Must(template.New("pages").Funcs(template.FuncMap{"
 
 // pages holds the rendered pages, by path.
 var pages = sync.OnceValue(func() map[string][]byte {
-	data := struct{ Title, SpecURL string }{Title, SpecPath}
+	data := struct{ Title, SpecURL string }{vocab.ServiceName, SpecPath}
 	out := make(map[string][]byte)
 	for p, name := range map[string]string{DocsPath: "docs", RedocPath: "redoc"} {
 		var b bytes.Buffer

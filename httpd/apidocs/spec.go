@@ -1,47 +1,67 @@
 package apidocs
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
-)
 
-// Identity of the API as the seed's clients know it.
-const (
-	Title   = "SecureVision Events API"
-	Version = "0.1.0"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // securityName is the bearer scheme's key in components.securitySchemes;
 // "HTTPBearer" is the name FastAPI gives it, kept for seed-era tooling.
 const securityName = "HTTPBearer"
 
-// Limits documented in the spec; they restate CONTRACT §3/§4 (the ingest
-// package enforces them).
-const (
-	maxLimit         = 1000
-	defaultLimit     = 100
-	maxIngestItems   = 10_000
-	maxSourceLen     = 128
-	maxPersonNameLen = 256
-	maxPlateTextLen  = 32
-	maxRegionLen     = 64
-	maxSnapshotBytes = 1 << 20
-	// A base64 encoding of maxSnapshotBytes: 4 characters per 3 bytes.
-	maxSnapshotB64 = (maxSnapshotBytes + 2) / 3 * 4
-)
+// The document states the limits the server enforces by reading them from
+// vocab, as the server does; TestSpecLimitsAreVocabs fails if a limit in
+// the schemas is not one of vocab's.
+
+// typeEnum lists the event type names for an enum.
+func typeEnum() []any {
+	var e []any
+	for _, n := range vocab.TypeNames() {
+		e = append(e, n)
+	}
+	return e
+}
+
+// grouped writes n with thousands separators: 10,000.
+func grouped(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// size writes a byte count in the largest binary unit that divides it.
+func size(n int) string {
+	switch {
+	case n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + " MiB"
+	case n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + " KiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
 
 // Operation is one documented route, Path in httprouter syntax
-// ("/faces/:event_id").
+// ("/faces/:event_id"). Public reports that the document lists no security
+// for it: the server serves it without the bearer token.
 type Operation struct {
 	Method string
 	Path   string
+	Public bool
 }
 
 // endpoint is one row of the route table the spec and Operations are built
-// from. path uses OpenAPI syntax ("/faces/{event_id}").
+// from. path uses OpenAPI syntax ("/faces/{event_id}"). public describes
+// the server's rule (httpd decides which routes are public, and its tests
+// check that the document agrees).
 type endpoint struct {
 	method string
 	path   string
@@ -74,51 +94,9 @@ func Operations() []Operation {
 	eps := endpointsOnce()
 	ops := make([]Operation, 0, len(eps))
 	for _, e := range eps {
-		ops = append(ops, Operation{Method: e.method, Path: routerPath(e.path)})
+		ops = append(ops, Operation{Method: e.method, Path: routerPath(e.path), Public: e.public})
 	}
 	return ops
-}
-
-// PublicPaths lists the paths (httprouter syntax, all static) that are
-// served without the bearer token: "/", "/health", "/metrics", the docs
-// pages, /openapi.json and every docs asset.
-func PublicPaths() []string {
-	var paths []string
-	for _, e := range endpointsOnce() {
-		if e.public {
-			paths = append(paths, routerPath(e.path))
-		}
-	}
-	for _, r := range Routes() {
-		paths = append(paths, r.Path)
-	}
-	return dedup(paths)
-}
-
-// IsPublic reports whether a request path is one of [PublicPaths].
-func IsPublic(path string) bool {
-	_, ok := publicSet()[path]
-	return ok
-}
-
-var publicSet = sync.OnceValue(func() map[string]struct{} {
-	m := make(map[string]struct{})
-	for _, p := range PublicPaths() {
-		m[p] = struct{}{}
-	}
-	return m
-})
-
-func dedup(in []string) []string {
-	seen := make(map[string]bool, len(in))
-	out := in[:0]
-	for _, s := range in {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // routerPath turns "/faces/{event_id}" into "/faces/:event_id".
@@ -136,8 +114,8 @@ func buildDocument() *document {
 	d := &document{
 		OpenAPI: "3.1.0",
 		Info: info{
-			Title:       Title,
-			Version:     Version,
+			Title:       vocab.ServiceName,
+			Version:     vocab.Version,
 			Description: apiDescription,
 		},
 		// A relative URL: requests go to whichever host served this document.
@@ -231,7 +209,7 @@ func unit(min, max float64, desc string) *schema {
 
 func componentSchemas() ordered[*schema] {
 	eventType := &schema{
-		Type: "string", Title: "EventType", Enum: []any{"face_match", "plate_read"},
+		Type: "string", Title: "EventType", Enum: typeEnum(),
 		Description: "Kind of detection; selects the payload schema.",
 	}
 	bbox := &schema{
@@ -241,7 +219,7 @@ func componentSchemas() ordered[*schema] {
 	}
 
 	personName := str("Matched person's name from the gallery, or \"unknown\" below the similarity threshold.")
-	personName.MinLength, personName.MaxLength = 1, maxPersonNameLen
+	personName.MinLength, personName.MaxLength = 1, vocab.MaxPersonNameLen
 	embDist := num("Face embedding distance (lower is better).")
 	embDist.Minimum = 0
 	face := object("FaceMatchPayload",
@@ -258,9 +236,9 @@ func componentSchemas() ordered[*schema] {
 	}}
 
 	plateText := str("OCR'd licence plate text, normalised.")
-	plateText.MinLength, plateText.MaxLength = 1, maxPlateTextLen
+	plateText.MinLength, plateText.MaxLength = 1, vocab.MaxPlateTextLen
 	region := str("Plate region, e.g. \"US-CA\", \"EU-DE\".")
-	region.MaxLength = maxRegionLen
+	region.MaxLength = vocab.MaxRegionLen
 	plate := object("PlateReadPayload",
 		"Payload of a plate_read event. Extra fields a producer sends are kept (forward compatibility, size-capped).",
 		[]string{"plate_text", "confidence", "region"},
@@ -268,7 +246,7 @@ func componentSchemas() ordered[*schema] {
 		prop("confidence", unit(0, 1, "OCR confidence, 0.0–1.0.")),
 		prop("region", region),
 		prop("list_match", &schema{
-			Type: []string{"string", "null"}, Enum: []any{"whitelist", "blacklist", nil},
+			Type: []string{"string", "null"}, Enum: []any{vocab.Whitelist, vocab.Blacklist, nil},
 			Description: "Watchlist verdict. Always present on stored events (null: on no list). " +
 				"On ingest it may be omitted, and the server then looks the plate up in its watchlists.",
 		}),
@@ -276,7 +254,7 @@ func componentSchemas() ordered[*schema] {
 	)
 	plate.AdditionalProperties = true
 	plate.Examples = []any{map[string]any{
-		"plate_text": "ABC1234", "confidence": 0.88, "region": "US-CA", "list_match": "whitelist", "bbox": []any{300, 400, 450, 480},
+		"plate_text": "ABC1234", "confidence": 0.88, "region": "US-CA", "list_match": vocab.Whitelist, "bbox": []any{300, 400, 450, 480},
 	}}
 
 	payload := func() *schema {
@@ -287,7 +265,7 @@ func componentSchemas() ordered[*schema] {
 	}
 	source := func(desc string) *schema {
 		s := str(desc)
-		s.MinLength, s.MaxLength = 1, maxSourceLen
+		s.MinLength, s.MaxLength = 1, vocab.MaxSourceLen
 		return s
 	}
 	id := int64s("Event id: the log sequence number (starts at 1, strictly increasing, never reused).")
@@ -311,15 +289,16 @@ func componentSchemas() ordered[*schema] {
 	tsIn := int64s("Detection time, Unix milliseconds, positive. Missing: the server's clock.")
 	tsIn.Minimum = 1
 	snap := &schema{
-		Type: "string", ContentEncoding: "base64", ContentMediaType: "image/jpeg", MaxLength: maxSnapshotB64,
-		Description: "Optional JPEG crop (base64, at most 1 MiB decoded). Stored beside the event, served at " +
-			"/events/{event_id}/snapshot.jpg, never echoed in the event's JSON.",
+		Type: "string", ContentEncoding: "base64", ContentMediaType: "image/jpeg",
+		MaxLength: base64.StdEncoding.EncodedLen(vocab.MaxSnapshotBytes),
+		Description: "Optional JPEG crop (base64, at most " + size(vocab.MaxSnapshotBytes) + " decoded). Stored beside " +
+			"the event, served at /events/{event_id}/snapshot.jpg, never echoed in the event's JSON.",
 	}
 	eventIn := object("EventIn", "One detection result to append. Unknown top-level fields are rejected.",
 		[]string{"type", "frame_source_id", "payload"},
 		prop("type", ref("EventType")),
 		prop("ts_ms", tsIn),
-		prop("frame_source_id", source("Camera / source identifier: 1–128 printable characters.")),
+		prop("frame_source_id", source(fmt.Sprintf("Camera / source identifier: 1–%d printable characters.", vocab.MaxSourceLen))),
 		prop("payload", payload()),
 		prop("snapshot_jpeg", snap),
 	)
@@ -346,17 +325,18 @@ func componentSchemas() ordered[*schema] {
 		prop("ws_enabled", boolean("Whether /stream is enabled.")),
 		prop("auth_enabled", boolean("Whether a bearer token is required.")),
 	)
-	root.Examples = []any{map[string]any{"service": Title, "version": Version, "ws_enabled": true, "auth_enabled": false}}
+	root.Examples = []any{map[string]any{"service": vocab.ServiceName, "version": vocab.Version, "ws_enabled": true, "auth_enabled": false}}
 
 	health := object("Health",
-		"Health and event statistics, answered from memory. recent_events counts events whose ts_ms lies in the last 300 s.",
+		fmt.Sprintf("Health and event statistics, answered from memory. recent_events counts events whose ts_ms "+
+			"lies in the last %d s.", vocab.RecentWindowSeconds),
 		[]string{"ok", "timestamp", "service", "version", "ws_clients", "recent_events", "event_rate"},
 		prop("ok", boolean("Overall health: false when the store cannot be read or written (status 503).")),
 		prop("timestamp", int64s("Server time, Unix milliseconds.")),
 		prop("service", str("Service name.")),
 		prop("version", str("API version.")),
 		prop("ws_clients", count("Open /stream connections.")),
-		prop("recent_events", object("RecentEvents", "Event counts over the last 5 minutes (by ts_ms).",
+		prop("recent_events", object("RecentEvents", fmt.Sprintf("Event counts over the last %d s (by ts_ms).", vocab.RecentWindowSeconds),
 			[]string{"total", "face_matches", "plate_reads"},
 			prop("total", count("All events.")),
 			prop("face_matches", count("face_match events.")),
@@ -365,7 +345,7 @@ func componentSchemas() ordered[*schema] {
 		prop("event_rate", object("EventRate", "Processing rate.",
 			[]string{"events_per_second", "sample_duration_seconds"},
 			prop("events_per_second", num("recent_events.total / sample_duration_seconds.")),
-			prop("sample_duration_seconds", num("Measurement window (300.0).")),
+			prop("sample_duration_seconds", num(fmt.Sprintf("Measurement window (%d.0).", vocab.RecentWindowSeconds))),
 		)),
 		prop("log", object("LogState", "The event log's retained id range (0 and 0 when empty).",
 			[]string{"first_id", "last_id"},
@@ -443,30 +423,30 @@ func componentSchemas() ordered[*schema] {
 
 var (
 	exampleFaceEvent = map[string]any{
-		"id": 123, "type": "face_match", "ts_ms": int64(1704067200000), "frame_source_id": "camera_front_door",
+		"id": 123, "type": vocab.FaceMatch, "ts_ms": int64(1704067200000), "frame_source_id": "camera_front_door",
 		"created_at": "2024-01-01T00:00:00.000Z",
 		"payload":    map[string]any{"person_name": "John Doe", "similarity": 0.92, "bbox": []any{100, 150, 250, 300}, "embedding_distance": 0.35},
 	}
 	examplePlateEvent = map[string]any{
-		"id": 124, "type": "plate_read", "ts_ms": int64(1704067205000), "frame_source_id": "camera_driveway",
+		"id": 124, "type": vocab.PlateRead, "ts_ms": int64(1704067205000), "frame_source_id": "camera_driveway",
 		"created_at": "2024-01-01T00:00:05.000Z",
-		"payload":    map[string]any{"plate_text": "ABC1234", "confidence": 0.88, "region": "US-CA", "list_match": "whitelist", "bbox": []any{300, 400, 450, 480}},
+		"payload":    map[string]any{"plate_text": "ABC1234", "confidence": 0.88, "region": "US-CA", "list_match": vocab.Whitelist, "bbox": []any{300, 400, 450, 480}},
 	}
 	exampleFaceIn = map[string]any{
-		"type": "face_match", "ts_ms": int64(1704067210000), "frame_source_id": "camera_front_door",
+		"type": vocab.FaceMatch, "ts_ms": int64(1704067210000), "frame_source_id": "camera_front_door",
 		"payload": map[string]any{"person_name": "Jane Smith", "similarity": 0.95, "bbox": []any{120, 160, 270, 320}},
 	}
 	examplePlateIn = map[string]any{
-		"type": "plate_read", "ts_ms": int64(1704067211000), "frame_source_id": "camera_driveway",
+		"type": vocab.PlateRead, "ts_ms": int64(1704067211000), "frame_source_id": "camera_driveway",
 		"payload": map[string]any{"plate_text": "XYZ987", "confidence": 0.81, "region": "US-CA"},
 	}
 )
 
 func exampleHealth(ok bool) map[string]any {
 	return map[string]any{
-		"ok": ok, "timestamp": int64(1704067200000), "service": Title, "version": Version, "ws_clients": 2,
+		"ok": ok, "timestamp": int64(1704067200000), "service": vocab.ServiceName, "version": vocab.Version, "ws_clients": 2,
 		"recent_events": map[string]any{"total": 42, "face_matches": 15, "plate_reads": 27},
-		"event_rate":    map[string]any{"events_per_second": 0.14, "sample_duration_seconds": 300.0},
+		"event_rate":    map[string]any{"events_per_second": 0.14, "sample_duration_seconds": float64(vocab.RecentWindowSeconds)},
 		"log":           map[string]any{"first_id": 1, "last_id": 124},
 	}
 }
@@ -566,9 +546,9 @@ func endpoints() []endpoint {
 		s.Minimum = min
 		return s
 	}
-	limit := &schema{Type: "integer", Default: defaultLimit, Minimum: 1, Maximum: maxLimit}
-	sourceSchema := &schema{Type: "string", MinLength: 1, MaxLength: maxSourceLen}
-	typeSchema := &schema{Type: "string", Enum: []any{"face_match", "plate_read"}}
+	limit := &schema{Type: "integer", Default: vocab.DefaultQueryLimit, Minimum: 1, Maximum: vocab.MaxQueryLimit}
+	sourceSchema := &schema{Type: "string", MinLength: 1, MaxLength: vocab.MaxSourceLen}
+	typeSchema := &schema{Type: "string", Enum: typeEnum()}
 
 	streamMessage := &schema{
 		OneOf: []*schema{ref("Event"), ref("StreamPong"), ref("StreamGap"), ref("StreamError")},
@@ -636,7 +616,7 @@ func endpoints() []endpoint {
 					Content: jsonContent(arrayOf(ref("Event"), ""), []any{exampleFaceEvent, examplePlateEvent}),
 				}},
 				unauthorized(),
-				invalid([]any{"query", "limit"}, "Input should be less than or equal to 1000", "less_than_equal"),
+				invalid([]any{"query", "limit"}, "Input should be less than or equal to "+strconv.Itoa(vocab.MaxQueryLimit), "less_than_equal"),
 				tooMany(),
 			},
 		}},
@@ -664,12 +644,12 @@ func endpoints() []endpoint {
 			Description: "Appends one event, a JSON array of events, or NDJSON (`Content-Type: application/x-ndjson`, " +
 				"one EventIn object per line). The batch is atomic: any invalid item answers 422 naming every bad " +
 				"item by index and field, and nothing is appended. 200 is sent once the batch is durable; its ids " +
-				"are contiguous. Limits: 10,000 items and 8 MiB per request.",
+				"are contiguous. Limits: " + grouped(vocab.MaxItems) + " items and " + size(vocab.MaxBodyBytes) + " per request.",
 			RequestBody: &requestBody{Required: true, Content: ordered[*mediaType]{
 				{"application/json", &mediaType{
 					Schema: &schema{OneOf: []*schema{
 						ref("EventIn"),
-						{Type: "array", Items: ref("EventIn"), MaxItems: maxIngestItems},
+						{Type: "array", Items: ref("EventIn"), MaxItems: vocab.MaxItems},
 					}},
 					Examples: ordered[*example]{
 						{"single", &example{Summary: "One event", Value: exampleFaceIn}},
@@ -684,7 +664,8 @@ func endpoints() []endpoint {
 			Responses: ordered[*response]{
 				okJSON("Appended and durable.", ref("IngestResult"), nil),
 				unauthorized(),
-				errResp("413", "More than 10,000 items or 8 MiB.", "Request too large: at most 10000 items and 8 MiB per request"),
+				errResp("413", "More than "+grouped(vocab.MaxItems)+" items or "+size(vocab.MaxBodyBytes)+".",
+					fmt.Sprintf("Request too large: more than %d items in one request", vocab.MaxItems)),
 				invalid([]any{"body", 1, "payload", "similarity"}, "Input should be less than or equal to 1", "less_than_equal"),
 				tooMany(),
 				unavailable("Event store unavailable"),

@@ -16,7 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"gocv.io/x/gocv"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func detectFile(t *testing.T, path string, opts Options) (Summary, error) {
@@ -161,7 +161,6 @@ func TestRunSources(t *testing.T) {
 	if n := counterValue(p2.m.errors.WithLabelValues("a", errAppend)); n != 1 {
 		t.Fatalf("append errors %v", n)
 	}
-	_ = ingest.TypeFace
 }
 
 // TestVideoDedup analyses Megamind.avi (11 s) with the default 10 s
@@ -184,7 +183,7 @@ func TestVideoDedup(t *testing.T) {
 	evs := sink.events()
 	names := map[string]int{}
 	for _, e := range evs {
-		if e.Type == ingest.TypeFace {
+		if e.Type == vocab.FaceMatch {
 			names[e.Face.PersonName]++
 		}
 		if e.TsMs < 1_700_000_000_000 || e.TsMs > 1_700_000_000_000+12_000 {

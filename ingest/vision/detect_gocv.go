@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // progressEvery limits progress redraws: a terminal does not need more.
@@ -50,7 +51,7 @@ func Detect(ctx context.Context, opts DetectOptions, sink ingest.Sink, progress 
 		if el > 0 {
 			fps = float64(analysed) / el
 		}
-		n := a.events[ingest.TypeFace] + a.events[ingest.TypePlate] + a.dd.pending()
+		n := a.events[vocab.FaceMatch] + a.events[vocab.PlateRead] + a.dd.pending()
 		of := "?"
 		pct := ""
 		if total > 0 {

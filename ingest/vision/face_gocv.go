@@ -17,7 +17,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 const (
@@ -192,7 +192,7 @@ func loadGallery(dir string, cc *gocv.CascadeClassifier, log *slog.Logger, m *me
 			continue
 		}
 		name := p.Name()
-		if !utf8.ValidString(name) || utf8.RuneCountInString(name) > ingest.MaxPersonNameLen || name == "unknown" {
+		if !utf8.ValidString(name) || utf8.RuneCountInString(name) > vocab.MaxPersonNameLen || name == "unknown" {
 			log.Warn("gallery: person folder name not usable as person_name; skipped", "dir", filepath.Join(dir, name))
 			continue
 		}

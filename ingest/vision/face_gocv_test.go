@@ -12,7 +12,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // megamindFrames returns the frames of Megamind.avi with the given indexes
@@ -182,7 +182,7 @@ func TestDetectImageEvents(t *testing.T) {
 	}
 	evs := sink.events()
 	t.Logf("summary: %+v", st)
-	if len(evs) == 0 || evs[0].Type != ingest.TypeFace {
+	if len(evs) == 0 || evs[0].Type != vocab.FaceMatch {
 		t.Fatalf("events: %+v", evs)
 	}
 	e := evs[0]

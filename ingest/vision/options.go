@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // Defaults. Each says why.
@@ -212,8 +213,8 @@ func validateID(id string) error {
 	if !utf8.ValidString(id) {
 		return fmt.Errorf("source id %q is not valid UTF-8", id)
 	}
-	if n := utf8.RuneCountInString(id); n > ingest.MaxSourceLen {
-		return fmt.Errorf("source id %.20q… is %d characters, at most %d allowed", id, n, ingest.MaxSourceLen)
+	if n := utf8.RuneCountInString(id); n > vocab.MaxSourceLen {
+		return fmt.Errorf("source id %.20q… is %d characters, at most %d allowed", id, n, vocab.MaxSourceLen)
 	}
 	for _, r := range id {
 		if !unicode.IsPrint(r) {
@@ -227,8 +228,8 @@ func validateRegion(r string) error {
 	if !utf8.ValidString(r) {
 		return fmt.Errorf("region %q is not valid UTF-8", r)
 	}
-	if len(r) > ingest.MaxRegionLen {
-		return fmt.Errorf("region %.20q… longer than %d bytes", r, ingest.MaxRegionLen)
+	if len(r) > vocab.MaxRegionLen {
+		return fmt.Errorf("region %.20q… longer than %d bytes", r, vocab.MaxRegionLen)
 	}
 	for _, c := range r {
 		if !unicode.IsPrint(c) {
@@ -353,5 +354,5 @@ func (s Summary) String() string {
 		fps = float64(s.Frames) / s.Duration.Seconds()
 	}
 	return fmt.Sprintf("frames analysed: %d (of %d decoded)\nface_match events: %d\nplate_read events: %d\nduration: %s (%.1f analysed frames/s)",
-		s.Frames, s.Decoded, s.Events[ingest.TypeFace], s.Events[ingest.TypePlate], s.Duration.Round(time.Millisecond), fps)
+		s.Frames, s.Decoded, s.Events[vocab.FaceMatch], s.Events[vocab.PlateRead], s.Duration.Round(time.Millisecond), fps)
 }

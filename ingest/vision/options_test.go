@@ -1,11 +1,13 @@
 package vision
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func TestParseSources(t *testing.T) {
@@ -24,7 +26,7 @@ func TestParseSources(t *testing.T) {
 		{in: "a=", wantErr: "empty URL"},
 		{in: "a=1;a=2", wantErr: `"a" already used by entry 1`},
 		{in: "a\x01=1", wantErr: "unprintable"},
-		{in: strings.Repeat("x", 129) + "=1", wantErr: "at most 128"},
+		{in: strings.Repeat("x", vocab.MaxSourceLen+1) + "=1", wantErr: "at most " + strconv.Itoa(vocab.MaxSourceLen)},
 	} {
 		got, err := ParseSources(tc.in)
 		if tc.wantErr != "" {
@@ -69,7 +71,7 @@ func TestParseRegions(t *testing.T) {
 	if o.region("camera_driveway") != "US-CA" || o.region("other") != "EU-DE" {
 		t.Fatal("region lookup")
 	}
-	for _, bad := range []string{"a", "a=", "a=1;a=2", "a=" + strings.Repeat("x", 65), "a=\x00"} {
+	for _, bad := range []string{"a", "a=", "a=1;a=2", "a=" + strings.Repeat("x", vocab.MaxRegionLen+1), "a=\x00"} {
 		if _, err := ParseRegions(bad); err == nil {
 			t.Errorf("ParseRegions(%q) succeeded", bad)
 		}
@@ -128,7 +130,7 @@ func FuzzParseSources(f *testing.F) {
 }
 
 func ev(ts int64, name string) ingest.Event {
-	return ingest.Event{Type: ingest.TypeFace, TsMs: ts, Source: "cam", Face: &ingest.Face{PersonName: name}}
+	return ingest.Event{Type: vocab.FaceMatch, TsMs: ts, Source: "cam", Face: &ingest.Face{PersonName: name}}
 }
 
 // TestDedup drives the cooldown rule with a fake clock (frame times).

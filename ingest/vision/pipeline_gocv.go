@@ -18,6 +18,7 @@ import (
 
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/watchlist"
+	"github.com/securevision/events/internal/vocab"
 )
 
 const (
@@ -159,7 +160,7 @@ func (p *Pipeline) runSource(ctx context.Context, src Source) {
 			return
 		}
 		p.log.Info("vision file source finished", "source", src.ID, "frames", st.Frames,
-			"face_events", st.Events[ingest.TypeFace], "plate_events", st.Events[ingest.TypePlate])
+			"face_events", st.Events[vocab.FaceMatch], "plate_events", st.Events[vocab.PlateRead])
 	default:
 		a.runLive(ctx)
 	}
@@ -239,7 +240,7 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 		f := f
 		a.dd.offer("face\x00"+f.name, tsMs, f.sim, func() ingest.Event {
 			return ingest.Event{
-				Type: ingest.TypeFace, TsMs: tsMs, Source: a.src.ID,
+				Type: vocab.FaceMatch, TsMs: tsMs, Source: a.src.ID,
 				Face: &ingest.Face{PersonName: f.name, Similarity: round4(f.sim), BBox: bbox(f.box),
 					EmbeddingDistance: f.dist},
 				Snapshot: a.snapshot(frame, f.box),
@@ -251,7 +252,7 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 		a.dd.offer("plate\x00"+watchlist.Key(pl.text), tsMs, pl.conf, func() ingest.Event {
 			b := bbox(pl.box)
 			ev := ingest.Event{
-				Type: ingest.TypePlate, TsMs: tsMs, Source: a.src.ID,
+				Type: vocab.PlateRead, TsMs: tsMs, Source: a.src.ID,
 				Plate:    &ingest.Plate{PlateText: pl.text, Confidence: round4(pl.conf), Region: a.region, BBox: &b},
 				Snapshot: a.snapshot(frame, pl.box),
 			}
@@ -311,7 +312,7 @@ func (a *analyser) plates(gray gocv.Mat) []plateHit {
 			a.p.m.errors.WithLabelValues(a.src.ID, errOCR).Inc()
 			continue
 		}
-		if len(text) < minPlateChars || len(text) > maxPlateChars || len(text) > ingest.MaxPlateTextLen || conf < minPlateConfidence {
+		if len(text) < minPlateChars || len(text) > maxPlateChars || len(text) > vocab.MaxPlateTextLen || conf < minPlateConfidence {
 			continue
 		}
 		k := watchlist.Key(text)
@@ -354,7 +355,7 @@ func (a *analyser) snapshot(frame gocv.Mat, box image.Rectangle) []byte {
 	}
 	defer buf.Close()
 	b := buf.GetBytes()
-	if len(b) > ingest.MaxSnapshotBytes {
+	if len(b) > vocab.MaxSnapshotBytes {
 		a.p.m.errors.WithLabelValues(a.src.ID, errSnapshot).Inc()
 		return nil
 	}

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 const plateFont = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -267,7 +267,7 @@ func TestPlateEventListMatch(t *testing.T) {
 	var looked []string
 	lists := listFunc(func(p string) string {
 		looked = append(looked, p)
-		return ingest.ListBlack
+		return vocab.Blacklist
 	})
 	_, a := newTestPipeline(t, Options{Lists: lists, Regions: map[string]string{"*": "UK"}}, nil)
 	r := rand.New(rand.NewPCG(3, 4))
@@ -280,7 +280,7 @@ func TestPlateEventListMatch(t *testing.T) {
 	}
 	pl := evs[0].Plate
 	t.Logf("read %q (rendered AB12CDE), looked up %q", pl.PlateText, looked)
-	if len(pl.PlateText) < minPlateChars || len(looked) != 1 || looked[0] != pl.PlateText || pl.ListMatch != ingest.ListBlack || !pl.ListMatchSet || pl.Region != "UK" || pl.BBox == nil {
+	if len(pl.PlateText) < minPlateChars || len(looked) != 1 || looked[0] != pl.PlateText || pl.ListMatch != vocab.Blacklist || !pl.ListMatchSet || pl.Region != "UK" || pl.BBox == nil {
 		t.Fatalf("plate %+v", pl)
 	}
 	if len(evs[0].Snapshot) == 0 {

@@ -1,5 +1,5 @@
 // Package watchlist holds the plate whitelist and blacklist that plate_read
-// events are looked up in (CONTRACT §7, list_match).
+// events are looked up in: the verdict is the event's list_match.
 //
 // # Files
 //
@@ -20,7 +20,7 @@
 // the same entry; for a watchlist a false hit that a person checks is
 // cheaper than a missed blacklisted car.
 //
-// A plate on both lists is reported as [ingest.ListBlack]: the blacklist
+// A plate on both lists is reported as [vocab.Blacklist]: the blacklist
 // wins, so a mistake in the whitelist can never hide a wanted vehicle.
 //
 // # Reloading
@@ -57,6 +57,7 @@ import (
 	"unicode"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // DefaultPollInterval is how often Run checks the files for changes: short
@@ -142,7 +143,7 @@ func New(opts Options) (*Watchlist, error) {
 	return w, nil
 }
 
-// Match returns ingest.ListBlack, ingest.ListWhite or "" for plate. The
+// Match returns vocab.Blacklist, vocab.Whitelist or "" for plate. The
 // blacklist wins when a plate is on both lists.
 func (w *Watchlist) Match(plate string) string {
 	k := Key(plate)
@@ -151,10 +152,10 @@ func (w *Watchlist) Match(plate string) string {
 	}
 	l := w.cur.Load()
 	if _, ok := l.black[k]; ok {
-		return ingest.ListBlack
+		return vocab.Blacklist
 	}
 	if _, ok := l.white[k]; ok {
-		return ingest.ListWhite
+		return vocab.Whitelist
 	}
 	return ""
 }

@@ -13,7 +13,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -69,13 +69,13 @@ func TestMatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ plate, want string }{
-		{"ABC1234", ingest.ListWhite},
-		{"abc 1234", ingest.ListWhite},
-		{"A8C-I234", ingest.ListWhite}, // OCR confusions B/8, 1/I
-		{"7XYZ123", ingest.ListWhite},
-		{"STOLEN1", ingest.ListBlack}, // O/0
-		{"5T0LENI", ingest.ListBlack}, // S/5, 1/I
-		{"BOTH1", ingest.ListBlack},   // on both lists: blacklist wins
+		{"ABC1234", vocab.Whitelist},
+		{"abc 1234", vocab.Whitelist},
+		{"A8C-I234", vocab.Whitelist}, // OCR confusions B/8, 1/I
+		{"7XYZ123", vocab.Whitelist},
+		{"STOLEN1", vocab.Blacklist}, // O/0
+		{"5T0LENI", vocab.Blacklist}, // S/5, 1/I
+		{"BOTH1", vocab.Blacklist},   // on both lists: blacklist wins
 		{"NOPE1", ""},
 		{"", ""},
 		{"#", ""},
@@ -131,7 +131,7 @@ func TestReloadKeepsPreviousOnError(t *testing.T) {
 	if err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if w.Match("AAA111") != "" || w.Match("BBB222") != ingest.ListBlack {
+	if w.Match("AAA111") != "" || w.Match("BBB222") != vocab.Blacklist {
 		t.Fatal("explicit Reload did not apply the new file")
 	}
 	if err := os.Remove(bl); err != nil {
@@ -140,7 +140,7 @@ func TestReloadKeepsPreviousOnError(t *testing.T) {
 	if err := w.Reload(); err == nil {
 		t.Fatal("Reload of a removed file succeeded")
 	}
-	if w.Match("BBB222") != ingest.ListBlack {
+	if w.Match("BBB222") != vocab.Blacklist {
 		t.Fatal("failed reload dropped the previous list")
 	}
 }
@@ -183,7 +183,7 @@ func TestRunPollsChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for w.Match("CCC333") != ingest.ListWhite {
+	for w.Match("CCC333") != vocab.Whitelist {
 		if time.Now().After(deadline) {
 			t.Fatal("Run did not pick up the changed file")
 		}

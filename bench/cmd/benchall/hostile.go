@@ -11,7 +11,7 @@ import (
 	"sync"
 
 	"github.com/securevision/events/bench"
-	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // targetHostileGrowth bounds the server's peak RSS growth for one of the
@@ -28,11 +28,11 @@ func hostileBodies() []struct {
 	body              []byte
 	want              int
 } {
-	n := ingest.MaxBodyBytes / 2
+	n := vocab.MaxBodyBytes / 2
 	zeros := append([]byte("["), bytes.Repeat([]byte("0,"), n-1)...)
 	zeros[len(zeros)-1] = ']'
 	item := []byte(`{"type":"face_match","frame_source_id":"c","payload":{"person_name":"A","similarity":0.5,"bbox":[1,2,3,4],"x":[`)
-	item = append(item, bytes.Repeat([]byte("0,"), (ingest.MaxBodyBytes-len(item))/2-4)...)
+	item = append(item, bytes.Repeat([]byte("0,"), (vocab.MaxBodyBytes-len(item))/2-4)...)
 	item = append(item, `0]}}`...)
 	return []struct {
 		name, contentType string

@@ -1,0 +1,157 @@
+// Package vocab is the service's vocabulary: the words and numbers that the
+// write path (ingest), the read side (projections), the stream (wsfanout),
+// the REST API (httpd) and its OpenAPI document (httpd/apidocs) must agree
+// on, stated once.
+//
+// It holds the event type names and the codes that stand for them on disk,
+// the watchlist verdicts of plate_read's list_match, the limits a request
+// and its fields must keep to, the identity the API reports, and FastAPI's
+// error bodies ({"detail": "..."} and the 422 list of field errors), in
+// which every layer answers.
+//
+// vocab is a leaf: it imports only the standard library (a layering test,
+// internal/layering_test.go, keeps it so). Any package may import it
+// without importing another layer with it, so ingest states the event types
+// without depending on projections, and projections reads the codes
+// without depending on ingest.
+//
+// Everything here is a constant, a type or a pure function: nothing can be
+// changed at run time.
+package vocab
+
+// Service identity: reported by GET / and GET /health and in the OpenAPI
+// document's info.
+const (
+	ServiceName = "SecureVision Events API"
+	Version     = "0.1.0"
+)
+
+// Event type names, the "type" member of every event.
+const (
+	FaceMatch = "face_match"
+	PlateRead = "plate_read"
+)
+
+// Event type codes: the byte that stands for a type in the log's record
+// headers and in the keys of the type index. They are stored on disk, so a
+// code is never renumbered or reused. 0 is no type: TypeCode's answer for
+// an unknown name, and "any type" in a query filter.
+const (
+	FaceMatchCode uint8 = 1
+	PlateReadCode uint8 = 2
+	// MaxTypeCode is the largest code. Codes run from 1 to MaxTypeCode
+	// without holes, so a [MaxTypeCode + 1]T array indexed by code holds
+	// one T per type (and one unused at 0).
+	MaxTypeCode = PlateReadCode
+)
+
+// TypeCode returns the code of an event type name, 0 if the name is not a
+// type. It is a switch, not a map lookup: ingest calls it for every
+// appended event and the query parsers for every request.
+func TypeCode(name string) uint8 {
+	switch name {
+	case FaceMatch:
+		return FaceMatchCode
+	case PlateRead:
+		return PlateReadCode
+	}
+	return 0
+}
+
+// TypeName returns the name of an event type code, "" if the code is not a
+// type.
+func TypeName(code uint8) string {
+	switch code {
+	case FaceMatchCode:
+		return FaceMatch
+	case PlateReadCode:
+		return PlateRead
+	}
+	return ""
+}
+
+// TypeNames returns every type name in code order, in a new slice.
+func TypeNames() []string {
+	names := make([]string, 0, MaxTypeCode)
+	for c := 1; c <= int(MaxTypeCode); c++ {
+		names = append(names, TypeName(uint8(c)))
+	}
+	return names
+}
+
+// TypeEnumMsg is the 422 message for a type that is not one of the names.
+const TypeEnumMsg = "Input should be '" + FaceMatch + "' or '" + PlateRead + "'"
+
+// Watchlist verdicts: plate_read's list_match. A plate on no list has a
+// null list_match (in Go, the empty string).
+const (
+	Whitelist = "whitelist"
+	Blacklist = "blacklist"
+)
+
+// ListMatchEnumMsg is the 422 message for a list_match that is none of
+// Whitelist, Blacklist and null.
+const ListMatchEnumMsg = "Input should be '" + Whitelist + "', '" + Blacklist + "' or null"
+
+// Limits of a request and of an event's fields. String lengths count
+// characters (Unicode code points), as Python's len does; sizes count
+// bytes.
+const (
+	// MaxItems is the most events one POST /ingest may carry.
+	MaxItems = 10_000
+	// MaxBodyBytes is the largest POST /ingest body.
+	MaxBodyBytes = 8 << 20
+	// MaxSourceLen bounds frame_source_id, and so a ?source= filter.
+	MaxSourceLen = 128
+	// MaxPersonNameLen bounds a face_match's person_name.
+	MaxPersonNameLen = 256
+	// MaxPlateTextLen bounds a plate_read's plate_text.
+	MaxPlateTextLen = 32
+	// MaxRegionLen bounds a plate_read's region.
+	MaxRegionLen = 64
+	// MaxExtraPayloadBytes caps the payload fields a producer may send
+	// beyond the known ones (kept for forward compatibility), so one event
+	// cannot grow without bound.
+	MaxExtraPayloadBytes = 4 << 10
+	// MaxSnapshotBytes caps a decoded snapshot JPEG: a crop, not a frame.
+	MaxSnapshotBytes = 1 << 20
+	// DefaultQueryLimit and MaxQueryLimit are GET /events' limit: the
+	// page size when none is given, and the largest page.
+	DefaultQueryLimit = 100
+	MaxQueryLimit     = 1000
+	// RecentWindowSeconds is the span GET /health's recent_events counts:
+	// events whose ts_ms lies in the last RecentWindowSeconds seconds.
+	RecentWindowSeconds = 300
+)
+
+// The API's errors have FastAPI's shapes, which the seed's clients parse:
+// {"detail": "message"} for every error but validation, and for invalid
+// parameters or bodies 422 with {"detail": [FieldError, ...]}.
+
+// ErrorBody is the {"detail": "message"} body of an error (HTTPError in
+// the OpenAPI document).
+type ErrorBody struct {
+	Detail string `json:"detail"`
+}
+
+// ValidationBody is the body of a 422 answer (HTTPValidationError in the
+// OpenAPI document).
+type ValidationBody struct {
+	Detail []FieldError `json:"detail"`
+}
+
+// FieldError is one entry of a 422 detail list (ValidationError in the
+// OpenAPI document): where the problem is (Loc: "body", "query" or "path",
+// then field names and item indexes), what it is (Msg) and its pydantic
+// error type (Type, e.g. "string_too_long").
+type FieldError struct {
+	Loc  []any  `json:"loc"`
+	Msg  string `json:"msg"`
+	Type string `json:"type"`
+}
+
+// QueryError is the FieldError of query parameter name (loc ["query",
+// name]).
+func QueryError(name, typ, msg string) FieldError {
+	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
+}
