@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
 // fixedList answers every plate with one verdict.
@@ -43,15 +44,15 @@ func openService(t *testing.T, o Options) *Service {
 // The lists from Options, then from SetLists, fill list_match; nil
 // removes them.
 func TestSetLists(t *testing.T) {
-	s := openService(t, Options{Lists: fixedList(ListBlack)})
+	s := openService(t, Options{Lists: fixedList(vocab.Blacklist)})
 	ctx := context.Background()
 	for _, c := range []struct {
 		set  bool
 		l    ListMatcher
 		want string
 	}{
-		{false, nil, ListBlack},
-		{true, fixedList(ListWhite), ListWhite},
+		{false, nil, vocab.Blacklist},
+		{true, fixedList(vocab.Whitelist), vocab.Whitelist},
 		{true, nil, ""},
 	} {
 		if c.set {
@@ -81,7 +82,7 @@ func TestSetListsWhileAppending(t *testing.T) {
 	setter := make(chan struct{})
 	go func() {
 		defer close(setter)
-		lists := []ListMatcher{fixedList(ListWhite), fixedList(ListBlack), nil}
+		lists := []ListMatcher{fixedList(vocab.Whitelist), fixedList(vocab.Blacklist), nil}
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
@@ -110,7 +111,7 @@ func TestSetListsWhileAppending(t *testing.T) {
 				first := evs[0].Plate.ListMatch
 				for _, ev := range evs {
 					switch m := ev.Plate.ListMatch; {
-					case m != "" && m != ListWhite && m != ListBlack:
+					case m != "" && m != vocab.Whitelist && m != vocab.Blacklist:
 						t.Errorf("list_match %q", m)
 						return
 					case m != first:

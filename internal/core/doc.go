@@ -53,7 +53,7 @@
 //     picks JSON or NDJSON from Content-Type.
 //  2. ingest.Decode parses the body and checks every item as
 //     ingest.Validate does (a *ValidationError names each bad item).
-//  3. ingest.Service appends (AppendDecoded for a decoded body; Append
+//  3. ingest.Service appends (AppendValidated for a decoded body; Append
 //     runs Validate first, for events built in code: vision, import):
 //     it encodes each event's JSON parts once into eventlog.Records and
 //     calls Log.Append, which waits for the outcome.
