@@ -483,7 +483,7 @@ func unauthorized() kv[*response] {
 
 func tooMany() kv[*response] {
 	r := errResp("429", "Rate limit exceeded (only when SECUREVISION__API__RATE_LIMIT_PER_MINUTE is set).",
-		"Rate limit exceeded")
+		"Rate limit exceeded: try again later")
 	r.Value.Headers = ordered[*header]{{"Retry-After", &header{
 		Description: "Seconds to wait before retrying.", Schema: &schema{Type: "integer"}}}}
 	return r
@@ -567,7 +567,6 @@ func endpoints() []endpoint {
 			OperationID: "health",
 			Responses: ordered[*response]{
 				okJSON("Healthy.", ref("Health"), nil),
-				tooMany(),
 				{"503", &response{Description: "Unhealthy: the store cannot be read or written.",
 					Content: jsonContent(ref("Health"), exampleHealth(false))}},
 			},
@@ -578,14 +577,14 @@ func endpoints() []endpoint {
 			Responses: ordered[*response]{{"200", &response{Description: "Metrics in the Prometheus text format.",
 				Content: ordered[*mediaType]{{"text/plain; version=0.0.4; charset=utf-8", &mediaType{
 					Schema:  &schema{Type: "string"},
-					Example: "# TYPE securevision_eventlog_appends_total counter\nsecurevision_eventlog_appends_total 126\n",
+					Example: "# TYPE securevision_eventlog_appended_records_total counter\nsecurevision_eventlog_appended_records_total 126\n",
 				}}}}}},
 		}},
 		{method: "GET", path: "/events", op: &operation{
 			Tags: []string{"events"}, Summary: "Query events", OperationID: "list_events",
 			Description: "Events matching every given filter, ordered by id: newest first (`order=desc`, the " +
 				"default) or oldest first (`order=asc`, the default when `after` is given).\n\n" +
-				"**Paging.** Every non-empty page carries `X-Next-Cursor` (the id of its last event) and, when more " +
+				"**Paging.** Every non-empty page carries `X-Next-Cursor` (the id farthest along the direction of travel) and, when more " +
 				"may follow, a `Link: <…>; rel=\"next\"` header (RFC 8288) with the same filters and the cursor set. " +
 				"Following `next` links visits each matching event exactly once, even while events are appended and " +
 				"retention trims the log. The body is a plain JSON array.",
@@ -595,7 +594,7 @@ func endpoints() []endpoint {
 				query("until", "Only events with ts_ms ≤ until (inclusive, Unix milliseconds).", int64s("")),
 				query("limit", "Maximum number of events to return.", limit),
 				query("source", "Only events from this frame_source_id.", sourceSchema),
-				query("before", "Cursor: only events with id < before. Excludes `after`.", int64Min("", 0)),
+				query("before", "Cursor: only events with id < before. Excludes `after`.", int64Min("", 1)),
 				query("after", "Cursor: only events with id > after; implies order=asc unless `order` is given. Excludes `before`.", int64Min("", 0)),
 				query("order", "Id order of the page: `desc` (default) or `asc` (default when `after` is given).",
 					&schema{Type: "string", Enum: []any{"asc", "desc"}}),
@@ -605,8 +604,9 @@ func endpoints() []endpoint {
 					Description: "Matching events (possibly empty).",
 					Headers: ordered[*header]{
 						{"X-Next-Cursor", &header{
-							Description: "Id of the last event of this page: pass it as `before` (desc) or `after` (asc) " +
-								"to continue. Present on every non-empty page.",
+							Description: "Id of the page's event farthest along the direction of travel (toward newer ids " +
+								"with `after`, older ones otherwise, whatever `order` says): pass it as `after` or `before` respectively to continue. " +
+								"Present on every non-empty page.",
 							Schema: &schema{Type: "integer", Format: "int64"}}},
 						{"Link", &header{
 							Description: "RFC 8288 link to the next page, with the same filters, when more may follow: " +
