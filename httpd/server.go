@@ -5,6 +5,13 @@
 // query parameters are read and JSON answers written with internal/httpx,
 // as the stream does.
 //
+// It depends on the core through three interfaces declared here, each
+// naming only the methods the handlers call: Events (the projections),
+// Ingester (the append path) and LogReader (the log of record, for
+// snapshots and /health). Package core's *projections.View,
+// *ingest.Service and *eventlog.Log implement them; a test or a wrapper
+// may stand in for any of them.
+//
 // Every route is registered with its httprouter pattern, and the
 // middleware chain is built per route so that metrics are labelled by
 // pattern (/faces/:event_id), never by raw path:
@@ -25,6 +32,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -43,11 +51,55 @@ import (
 	"github.com/securevision/events/projections"
 )
 
+// LogReader is what the API reads from the log of record: snapshots
+// (GET /events/:id/snapshot.jpg), and the extent and the write health
+// (/health). It is part of eventlog.RecordLog, whose contract it keeps;
+// *eventlog.Log implements it.
+type LogReader interface {
+	// Snapshot returns record id's blob; eventlog.ErrNotFound when it has
+	// none.
+	Snapshot(id uint64) ([]byte, error)
+	// State is the extent: First the low-water id, Last the watermark.
+	State() eventlog.State
+	// Health is nil while the log takes writes, else why it does not.
+	Health() error
+}
+
+// Events is what the API asks the projections: the pages of GET /events,
+// single events, the rolling counts of /health and the retention of
+// POST /cleanup. *projections.View implements it.
+type Events interface {
+	// Query appends the page q selects to dst as a JSON array of the
+	// stored events and returns it with the page's count and cursor.
+	Query(q projections.Query, dst []byte) ([]byte, projections.Page, error)
+	// Event returns event id's type code and stored JSON;
+	// eventlog.ErrNotFound when it is absent.
+	Event(id uint64) (typ uint8, js []byte, err error)
+	// Recent is the rolling counts, from memory.
+	Recent() projections.Recent
+	// Cleanup deletes the events older than cutoffMs and returns how many.
+	Cleanup(ctx context.Context, cutoffMs int64) (int, error)
+}
+
+// Ingester is what POST /ingest asks the append path: the append of a
+// body that ingest.Decode has validated, and the count of the requests it
+// refuses itself. *ingest.Service implements it.
+type Ingester interface {
+	// AppendValidated appends evs atomically (see
+	// ingest.Service.AppendValidated): 1 to vocab.MaxItems events that
+	// passed ingest.Validate.
+	AppendValidated(ctx context.Context, evs []ingest.Event) (ingest.Result, error)
+	// CountRejected counts a refused request by reason.
+	CountRejected(reason string)
+}
+
 // Options configure the HTTP API.
 type Options struct {
-	Log    *eventlog.Log
-	View   *projections.View
-	Ingest *ingest.Service
+	// Log, View and Ingest are required; package core's Log, View and
+	// Ingest implement them.
+	Log    LogReader
+	View   Events
+	Ingest Ingester
 	// Stream serves GET /stream (wsfanout); nil answers 404.
 	Stream http.Handler
 	// StreamClients reports open streams for /health; nil reports 0.
@@ -72,13 +124,25 @@ type Options struct {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if o.Log == nil || o.View == nil || o.Ingest == nil {
+	if isNil(o.Log) || isNil(o.View) || isNil(o.Ingest) {
 		return fmt.Errorf("httpd: Log, View and Ingest are required")
 	}
 	if o.RateLimitPerMinute < 0 {
 		return fmt.Errorf("httpd: RateLimitPerMinute must be >= 0")
 	}
 	return nil
+}
+
+// isNil reports whether v is nil or holds a nil pointer, such as the nil
+// *projections.View of a read-only core: Validate refuses it as it did
+// when the options were concrete pointers, rather than let a request
+// panic.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // Server is the HTTP API.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,9 +16,20 @@ import (
 	"github.com/securevision/events/internal/vocab"
 )
 
+// Appender is what a Service needs of the log of record: an atomic,
+// durable append that assigns the ids (eventlog.RecordLog's Append, whose
+// contract it keeps). *eventlog.Log implements it. It is called once per
+// batch, never per event.
+type Appender interface {
+	// Append appends recs atomically and returns their ids once they are
+	// durable. It keeps no reference to recs or their bytes.
+	Append(ctx context.Context, recs []eventlog.Record) (first, last uint64, err error)
+}
+
 // Options configure a Service.
 type Options struct {
-	Log *eventlog.Log
+	// Log is the log the events are appended to; required.
+	Log Appender
 	// Lists fills list_match for plates that arrive without one; nil
 	// leaves it null.
 	Lists ListMatcher
@@ -28,10 +40,21 @@ type Options struct {
 
 // Validate reports missing required options.
 func (o Options) Validate() error {
-	if o.Log == nil {
+	if isNil(o.Log) {
 		return errors.New("ingest: Options.Log is required")
 	}
 	return nil
+}
+
+// isNil reports whether v is nil or holds a nil pointer, such as a nil
+// *eventlog.Log: Validate refuses it as it did when Options.Log was a
+// *eventlog.Log, rather than let the first append panic.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // Service is the one append path (it implements Sink).

@@ -9,6 +9,13 @@
 // read side; the write side is ours (see "Writes"), and gws parses only
 // frame headers we have checked (see "Hostile input").
 //
+// Of the log of record it needs the committed batches, which its owner
+// hands to Hub.Publish (package core subscribes it to the commit bus), and
+// reads through LogReader, declared here: the watermark, the low-water id
+// and an iterator over an id range. *eventlog.Log implements LogReader;
+// the iterator stays the concrete *eventlog.Iter, so replay costs no
+// dynamic call per record.
+//
 // # Messages
 //
 // Server → client, one text message each:

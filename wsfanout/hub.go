@@ -25,7 +25,7 @@ import (
 // GET /stream (it is an http.Handler).
 type Hub struct {
 	opts     Options
-	log      *eventlog.Log
+	log      LogReader
 	logger   *slog.Logger
 	m        *hubMetrics
 	upgrader *gws.Upgrader

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,10 +30,27 @@ const (
 	DefaultMaxMessageBytes = 4096
 )
 
+// LogReader is what the stream reads from the log of record: the
+// committed watermark, where a client without a cursor starts; the
+// low-water id, for the gap notice; and the records of an id range, to
+// catch a client up. It is eventlog.RecordLog's read side, whose contract
+// it keeps; *eventlog.Log implements it. Each method is called per
+// client, per catch-up chunk or per gap check, never per event: the
+// records are read through the concrete *eventlog.Iter.
+type LogReader interface {
+	// NewLogIter iterates the records with ids in [from, to], clamped to
+	// the low-water id and the committed watermark.
+	NewLogIter(from, to uint64) (*eventlog.Iter, error)
+	// LastID is the committed watermark.
+	LastID() uint64
+	// State is the extent: First the low-water id, Last the watermark.
+	State() eventlog.State
+}
+
 // Options configure a Hub. Zero values take the defaults above.
 type Options struct {
 	// Log is the event log the stream reads and replays; required.
-	Log *eventlog.Log
+	Log LogReader
 	// Enabled false accepts the upgrade and closes with 1008 (as the seed).
 	Enabled bool
 	// MaxClients caps open streams; more are refused with HTTP 503 before
@@ -76,7 +94,7 @@ type hooks struct {
 // Validate reports invalid options (after defaults are applied).
 func (o Options) Validate() error {
 	var errs []error
-	if o.Log == nil {
+	if isNil(o.Log) {
 		errs = append(errs, errors.New("wsfanout: Options.Log is required"))
 	}
 	if o.MaxClients < 0 || o.QueueLen < 0 || o.MaxMessageBytes < 0 || o.SendBuffer < 0 {
@@ -87,6 +105,17 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("wsfanout: negative timeout in options (WriteTimeout %s, StallTimeout %s)", o.WriteTimeout, o.StallTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// isNil reports whether v is nil or holds a nil pointer, such as a nil
+// *eventlog.Log: Validate refuses it as it did when Options.Log was a
+// *eventlog.Log, rather than let the first stream panic.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 func (o *Options) setDefaults() {
