@@ -1,5 +1,8 @@
 // Package vision turns camera frames into face_match and plate_read events
-// (CONTRACT §7). Everything that touches OpenCV or Tesseract is built only
+// and hands them to an ingest.Sink: the append path (serve, detect), or
+// detect --server's HTTP client. It uses OpenCV 4 through gocv, Tesseract
+// through gosseract, ingest/watchlist for list_match and internal/vocab for
+// the field limits. Everything that touches OpenCV or Tesseract is built only
 // with the gocv build tag; without it the package still compiles, Available
 // reports false, New refuses configured sources with ErrNoOpenCV and Detect
 // returns it.
