@@ -1,5 +1,6 @@
-// Command soak runs mixed load against the real securevision binary and
-// checks that nothing grows, fails or gets lost:
+// Command soak runs mixed load against the real securevision binary (built
+// and started with package reliability's harness; charts drawn with
+// gonum/plot) and checks that nothing grows, fails or gets lost:
 //
 //   - ingest at -eps events/s (batches of 50; 1% of events are 2 days old so
 //     that retention, every minute, has work),
