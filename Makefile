@@ -56,9 +56,10 @@ bench:
 # browser test, Prometheus for the scrape test, wrk for HTTP load.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
 	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets
-# test-deps runs deps when a package of DEB_PKGS (or the seed's npm
-# client) is missing and it can (root, apt-get); otherwise it says which
-# tests will skip, and why, and goes on.
+# test-deps runs deps when a package of DEB_PKGS (or axios, which the
+# original service's JavaScript client in httpd/testdata/seed needs) is
+# missing and it can (root, apt-get); otherwise it says which tests will
+# skip, and why, and goes on.
 test-deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done | tr '\n' ' '); \
 	if [ ! -d httpd/testdata/seed/node_modules/axios ] && command -v npm >/dev/null; then missing="$$missing(npm: axios)"; fi; \
@@ -76,7 +77,7 @@ deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
-	@# The seed's JavaScript client (axios) for httpd's seed-client test.
+	@# axios, for the original service's JavaScript client (httpd's seed-client test).
 	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
 	else echo "npm not found: the seed JavaScript client test will be skipped"; fi
 

@@ -11,8 +11,14 @@
 //     and the HTTP API in-process, without /stream) on a loopback port.
 //   - Runner drives HTTP load: wrk when installed (its --latency
 //     percentiles), else a bounded closed-loop Go load generator.
-//   - ParseGoBench reads `go test -bench` output; Report renders
+//   - ParseGoBench reads `go test -bench` output; WSFanoutResult and
+//     WSReplayResult read bench/wsbench's -json output; Report renders
 //     BENCHMARKS.md.
+//
+// It depends on the service through internal/core (stores are opened as
+// the server opens them), ingest (events) and httpd (the in-process
+// server), and on the go tool and wrk as programs. Nothing in the service
+// depends on it.
 //
 // The package has no mutable package-level state: every function takes what
 // it needs, so several runs may share a process.

@@ -40,7 +40,8 @@ const syncDepth = 4
 // writer for reuse (see spareBatch). Pebble's own batch pool keeps at most
 // 1 MiB of a batch's buffer, less than one 1000-event request, so without
 // reuse every group commit allocated its buffer afresh: under batch ingest
-// that was 30% of the server's allocations and a GC cycle every 45 ms.
+// those buffers were a large share of the server's allocations and kept
+// the garbage collector cycling.
 // The bound is far below Pebble's large-batch threshold (half a memtable),
 // past which a committed batch's buffer is referenced by the memtable queue
 // and must never be reused. With at most syncDepth+1 spares, reuse keeps
@@ -143,10 +144,10 @@ const DefaultCacheBytes = 256 << 20
 // blockBytes is the sstable data block size (Pebble's default is 4 KiB).
 // Flushes and compactions write, compress and checksum one block at a
 // time, and most reads here are sequential pages of 100 to 1000 records:
-// with 32 KiB blocks HTTP batch ingest ran about 6% faster (medians of six
-// alternating runs of the section-b load, 212k vs 224k events/s) and the
-// query benchmarks did not change. CockroachDB runs Pebble with 32 KiB
-// blocks too. Existing tables keep their block size until compacted.
+// in alternating runs against 4 KiB, 32 KiB blocks measured faster on HTTP
+// batch ingest (the load of BENCHMARKS.md section b) and no slower on the
+// query load (section c). CockroachDB runs Pebble with 32 KiB blocks too.
+// Existing tables keep their block size until compacted.
 const blockBytes = 32 << 10
 
 // ParseURL turns a store URL into (dir, memory). sqlite URLs are refused.
@@ -510,8 +511,8 @@ func (l *Log) writer() {
 			// be synced before that fsync ends: one scheduler pass lets
 			// the appenders the last acknowledgements woke enqueue too,
 			// so they share this batch instead of following in small
-			// ones (64 concurrent single appends: about +25%, see
-			// BenchmarkConcurrentSingleAppends).
+			// ones (measured faster with BenchmarkConcurrentSingleAppends,
+			// the 64-appender target of BENCHMARKS.md section a).
 			runtime.Gosched()
 		}
 		batch = append(batch[:0], r)

@@ -24,7 +24,8 @@ func (s *Server) root(w http.ResponseWriter, _ *http.Request) {
 	}{vocab.ServiceName, vocab.Version, s.opts.WSEnabled, len(s.token) > 0})
 }
 
-// health answers the seed's body from memory: no store scan. It is
+// health answers the original service's body (its fields, in its order;
+// docs/api.md, GET /health) from memory: no store scan. It is
 // written by hand because it is the most polled endpoint.
 func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	rc := s.opts.View.Recent()
@@ -49,7 +50,8 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = strconv.AppendUint(b, rc.Plate, 10)
 	b = append(b, `},"event_rate":{"events_per_second":`...)
 	b = strconv.AppendFloat(b, float64(rc.Total())/vocab.RecentWindowSeconds, 'f', -1, 64)
-	// The seed prints the window as a float (300.0); clients may show it.
+	// The original service prints the window as a float (300.0); clients
+	// may show it.
 	b = append(b, `,"sample_duration_seconds":`...)
 	b = strconv.AppendInt(b, vocab.RecentWindowSeconds, 10)
 	b = append(b, `.0},"log":{"first_id":`...)

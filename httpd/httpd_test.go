@@ -127,7 +127,7 @@ func TestSeedShapes(t *testing.T) {
 	if _, err := time.Parse("2006-01-02T15:04:05.000Z", f.CreatedAt); err != nil {
 		t.Fatalf("created_at %q: %v", f.CreatedAt, err)
 	}
-	// The field order is the seed's.
+	// The field order is the original service's.
 	if !bytes.HasPrefix(r.body, []byte(`[{"id":2,"type":"plate_read","ts_ms":`)) {
 		t.Fatalf("field order: %s", r.body)
 	}

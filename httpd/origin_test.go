@@ -158,7 +158,8 @@ func TestBodyContentType(t *testing.T) {
 		{"/ingest", nd, "application/jsonl", "200 2"},
 		{"/cleanup", "", "", "200"},
 		{"/cleanup", "", "text/plain", "200"}, // no body: nothing to decode
-		// axios (the seed's JavaScript client) sends this on post(url, null).
+		// axios (the original service's JavaScript client) sends this on
+		// post(url, null).
 		{"/cleanup", "", "application/x-www-form-urlencoded", "200"},
 		{"/backup", "", "", "200"},
 	}

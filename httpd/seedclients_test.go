@@ -11,8 +11,8 @@ import (
 	"github.com/securevision/events/httpd"
 )
 
-// seedFixture loads the events the seed document's examples show and
-// returns what its clients must print for them.
+// seedFixture loads the events the examples of the original service's
+// clients (testdata/seed) show, so that their output can be checked.
 func seedFixture(t *testing.T) *env {
 	e := newEnv(t, func(o *httpd.Options) { o.AuthToken = "your-token-here" })
 	now := time.Now().UnixMilli()

@@ -19,7 +19,8 @@ import (
 // The decoder parses with github.com/valyala/fastjson: one item at a time
 // into a reusable DOM that keeps object key order, with no reflection.
 // encoding/json needed two passes (map[string]json.RawMessage, then each
-// field) and about 70 allocations per event. fastjson is lenient where
+// field) and allocated for every field of every event. fastjson is
+// lenient where
 // JSON is strict (leading zeros, raw control characters in strings), so
 // the scanner (scan.go) checks the body against the grammar first and
 // finds the items; strings are re-encoded by appendString, never copied

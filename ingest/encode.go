@@ -18,8 +18,8 @@ func appendHead(b []byte, ev *Event) []byte {
 	return appendString(b, ev.Source)
 }
 
-// appendTail writes "payload":{…} with the known fields in the seed's
-// order, then the extra fields in key order.
+// appendTail writes "payload":{…} with the known fields in the original
+// service's order, then the extra fields in key order.
 func appendTail(b []byte, ev *Event) []byte {
 	b = append(b, `"payload":{`...)
 	if f := ev.Face; f != nil {
@@ -79,7 +79,8 @@ func appendBBox(b []byte, bb BBox) []byte {
 }
 
 // appendFloat formats like encoding/json (ES6 number formatting): integral
-// values print without a fraction, as the seed's bbox examples do.
+// values print without a fraction, as the original service prints bbox
+// pixels ([100,150,250,300]).
 func appendFloat(b []byte, f float64) []byte {
 	abs := math.Abs(f)
 	if abs < 1e15 && f == math.Trunc(f) && !(f == 0 && math.Signbit(f)) {

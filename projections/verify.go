@@ -55,8 +55,9 @@ type recMeta struct {
 
 // recTable holds a recMeta per id, in a slice over the ids the log's state
 // spans (dense apart from retention's holes), with sources interned: 24
-// bytes per record. (A map with a string per record took about 120, over
-// 1 GB for 10M events.) A record outside the span (below the low-water id:
+// bytes per record. (A map with a string per record, the first version,
+// took several times as much.) A record outside the span (below the
+// low-water id:
 // a problem Verify reports) goes to extra, so its index entries are still
 // checked against it.
 type recTable struct {

@@ -1,6 +1,9 @@
 // Package reliability holds the system-level checks that run the real
 // securevision binary: the kill -9 crash harness, the soak driver, abuse
-// limits, the real-Prometheus scrape test and the security checks.
+// limits, backups and export/import under load, the real-Prometheus
+// scrape test and the security checks. It builds the binary with the go
+// tool and talks to it as clients do (HTTP, and WebSocket through gws);
+// only a backup test also opens a backup read-only with eventlog.
 //
 // The heavy checks are opt-in so that `go test ./...` stays fast:
 //

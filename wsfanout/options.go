@@ -51,7 +51,8 @@ type LogReader interface {
 type Options struct {
 	// Log is the event log the stream reads and replays; required.
 	Log LogReader
-	// Enabled false accepts the upgrade and closes with 1008 (as the seed).
+	// Enabled false accepts the upgrade and closes with 1008, as the
+	// original service does.
 	Enabled bool
 	// MaxClients caps open streams; more are refused with HTTP 503 before
 	// the upgrade.

@@ -15,8 +15,9 @@ import (
 	"github.com/securevision/events/ingest/vision"
 )
 
-// Config is the service configuration (CONTRACT §2), read from the
-// environment with caarlos0/env. Field names are unique across the whole
+// Config is the service configuration (docs/api.md, "Configuration", lists
+// every variable), read from the environment with caarlos0/env. Field
+// names are unique across the whole
 // struct: a parse error names the Go field, and envKey maps it back to the
 // variable. The allowed tag is what the refusal says is allowed.
 type Config struct {

@@ -146,7 +146,8 @@ func (s *httpSink) Append(ctx context.Context, evs []ingest.Event) (ingest.Resul
 	return res, nil
 }
 
-// ingestItem is one element of a POST /ingest body (CONTRACT §3/§4).
+// ingestItem is one element of a POST /ingest body: the fields a client
+// sends (docs/api.md, "The event model" and "Item fields").
 type ingestItem struct {
 	Type         string         `json:"type"`
 	TsMs         int64          `json:"ts_ms"`

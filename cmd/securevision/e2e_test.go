@@ -94,8 +94,9 @@ func (s *server) waitClients(t *testing.T, n int) {
 const seedEvents = `[{"type":"face_match","frame_source_id":"camera_front_door","payload":{"person_name":"Jane Smith","similarity":0.95,"bbox":[120,160,270,320]}},` +
 	`{"type":"plate_read","frame_source_id":"camera_driveway","payload":{"plate_text":"ABC1234","confidence":0.88,"region":"US-CA","list_match":"whitelist"}}]`
 
-// TestSeedPythonWebSocketClient runs the seed's Python websockets client
-// unchanged against the real server, through shutdown (close 1001).
+// TestSeedPythonWebSocketClient runs the original service's Python
+// websockets client (testdata/ws_client.py) unchanged against the real
+// server, through shutdown (close 1001).
 func TestSeedPythonWebSocketClient(t *testing.T) {
 	py := "/usr/bin/python3"
 	if exec.Command(py, "-c", "import websockets").Run() != nil {
@@ -152,10 +153,11 @@ func TestSeedPythonWebSocketClient(t *testing.T) {
 	}
 }
 
-// TestSeedBrowserWebSocketClient runs the seed's browser client in
-// headless Chromium against the real server. The page is served from
-// another origin (its own port), so the stream refuses it until
-// SECUREVISION__API__CORS_ORIGINS lists that origin.
+// TestSeedBrowserWebSocketClient runs the original service's browser
+// client (testdata/ws_client.html) in headless Chromium against the real
+// server. The page is served from another origin (its own port), so the
+// stream refuses it until SECUREVISION__API__CORS_ORIGINS lists that
+// origin.
 func TestSeedBrowserWebSocketClient(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -200,8 +202,8 @@ func TestSeedBrowserWebSocketClient(t *testing.T) {
 	})
 }
 
-// seedPage serves testdata (the seed's browser client) and returns its
-// origin and what the page has reported of its console log.
+// seedPage serves testdata (the original service's browser client) and
+// returns its origin and what the page has reported of its console log.
 func seedPage(t *testing.T) (string, func() string) {
 	var (
 		mu     sync.Mutex

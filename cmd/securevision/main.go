@@ -5,6 +5,12 @@
 //	securevision detect    run the vision pipeline over a file
 //	securevision export    write events as NDJSON
 //	securevision import    load NDJSON through the ingest path
+//
+// serve wires the packages together: internal/core opens the store, httpd
+// and wsfanout serve it, ingest/vision feeds it, ingest/watchlist fills
+// list_match, and metrics holds the Prometheus registry. config.go reads
+// the environment (docs/api.md, "Configuration"); docs/api.md, "Command
+// line", documents every subcommand.
 package main
 
 import (

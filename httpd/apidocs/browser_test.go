@@ -18,8 +18,8 @@ import (
 // chromiumPath is where Debian's chromium package installs the browser.
 const chromiumPath = "/usr/bin/chromium"
 
-// chromiumTimeout bounds one headless run. A page renders in ~2 s of real
-// time (--virtual-time-budget fast-forwards timers); the margin is for a
+// chromiumTimeout bounds one headless run. A page renders in a small part
+// of it (--virtual-time-budget fast-forwards timers); the margin is for a
 // loaded machine.
 const chromiumTimeout = 40 * time.Second
 

@@ -238,7 +238,7 @@ type asset struct {
 	data              []byte
 	hash              string // hex SHA-256 of data
 	// gz is data gzip-compressed, made on first use: compressing ~3 MiB
-	// costs tens of milliseconds that start-up should not pay.
+	// is work that start-up should not pay for.
 	gz func() []byte
 }
 

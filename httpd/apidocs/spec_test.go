@@ -263,8 +263,8 @@ func TestSpecIngestBody(t *testing.T) {
 	dig(t, m, "paths", "/ingest", "post", "responses", "200", "content", "application/json", "schema", "$ref")
 }
 
-// TestSpecValidationErrorShape pins FastAPI's 422 schema, which seed
-// clients parse.
+// TestSpecValidationErrorShape pins FastAPI's 422 schema, which the
+// original service's clients parse.
 func TestSpecValidationErrorShape(t *testing.T) {
 	m := specMap(t)
 	ve := dig(t, m, "components", "schemas", "ValidationError")

@@ -1,5 +1,8 @@
 // Package vision turns camera frames into face_match and plate_read events
-// (CONTRACT §7). Everything that touches OpenCV or Tesseract is built only
+// and hands them to an ingest.Sink: the append path (serve, detect), or
+// detect --server's HTTP client. It uses OpenCV 4 through gocv, Tesseract
+// through gosseract, ingest/watchlist for list_match and internal/vocab for
+// the field limits. Everything that touches OpenCV or Tesseract is built only
 // with the gocv build tag; without it the package still compiles, Available
 // reports false, New refuses configured sources with ErrNoOpenCV and Detect
 // returns it.
@@ -36,7 +39,8 @@
 // # Performance
 //
 // Goal: two sources at 5 fps in real time on two cores, i.e. ≥ 10 analysed
-// frames/s in total at 768×576 and 1280×720. What it takes:
+// frames/s in total at 768×576 and 1280×720 (BENCHMARKS.md section g checks
+// it). What it takes:
 //
 //   - Face detection (Haar, frontalface_default) runs on the frame scaled
 //     to ≤ 480 px wide (was 640) with a 24-px minimum face (38 px in a
@@ -56,10 +60,10 @@
 //     whole frame when these cover > 60 % of it, or after a sighting);
 //     the scaled frame is equalised as a whole first, so a face in a
 //     region is found as in the whole frame.
-//   - The plate Haar cascade is off by default: it cost ~70 ms a frame
-//     and TestPlateReading reads the same 181/200 without it. Plate
-//     candidate search is then ~5–10 ms a frame, OCR only runs on
-//     candidates.
+//   - The plate Haar cascade is off by default: it cost as much per frame
+//     as all the other stages together, and TestPlateReading reads the
+//     same plates without it. The morphological candidate search is cheap
+//     by comparison, and OCR only runs on candidates.
 //   - OpenCV (TBB) threads are set per process by New to NumCPU / number
 //     of sources (at least 1): with two sources on two cores each OpenCV
 //     call runs on its source's thread (threads_gocv.cpp wraps
@@ -68,26 +72,19 @@
 //   - Mats are reused across frames (grey, detection scratch, thumbnails);
 //     the plate search no longer copies an unscaled frame.
 //
-// Measured with
+// Each change was measured against the code before it, old and new in
+// alternating runs of
 //
 //	go test -tags gocv -run '^$' -bench . -benchtime 20x ./ingest/vision/
 //
-// on a 2-core machine shared with other jobs (load 4–5, so wall-clock
-// frames/s vary ±50 % between runs; cpu_ms/frame, the CPU time of all
-// threads per frame, is steadier), old and new code in alternating runs:
-//
-//	                         before               after
-//	                    cpu_ms  frames/s     cpu_ms  frames/s
-//	AnalyseVtest         223–241   4.5–6.0      53–69   13.6–32
-//	Analyse720p          184–238   6.6–7.5      40–50   25–35
-//	TwoSourcesVtest      229–248   7.8–8.4      44–54   18.6–22.7
-//	TwoSources720p           184   5.7–10.6        38   23.5–25.9
-//	AnalysePlates        370–413   3.9–4.5     199–206   4.6–4.9
+// compared by cpu_ms/frame (the CPU time of all threads per frame), which
+// other jobs on a shared machine disturb less than wall-clock frames/s.
+// BENCHMARKS.md section g has the current figures.
 //
 // TwoSources* run two analysers concurrently (two cameras) and report
 // their total frames/s. vtest.avi has walkers in every frame, so every
-// frame passes the gate (detected/frame 1.0): the gain there is the
-// smaller detection frame, the region search and the plate cascade.
+// frame passes the gate: the gain there is the smaller detection frame,
+// the region search and the plate cascade.
 // AnalysePlates changes the whole scene every frame, so faces are searched
 // in the whole 800×600 frame and OCR runs; it is not real-time material.
 //

@@ -16,7 +16,7 @@ import "math"
 const (
 	// lbpFaceSize is the side of the square face crop the descriptor is
 	// computed on, cut into lbpGrid×lbpGrid cells of 16×16 pixels. Chosen
-	// on the Megamind/messi test set (explore in face_gocv_test.go): of
+	// on the Megamind/messi test set (TestExploreLBP): of
 	// crops 64/80/96 and grids 4/5/6/8, 64 px with a 4×4 grid and a 3×3
 	// Gaussian pre-blur gave the widest gap between the worst same-person
 	// distance and the nearest stranger; finer grids on small crops make

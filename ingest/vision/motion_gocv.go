@@ -11,7 +11,7 @@ import (
 const (
 	// motionWidth is the width of the grey thumbnail compared between
 	// frames: area averaging down to it removes sensor and compression
-	// noise, and the comparison costs well under a millisecond.
+	// noise, and the comparison costs next to nothing beside detection.
 	motionWidth = 160
 	// motionDelta is the grey-level change of a thumbnail pixel that
 	// counts as motion.

@@ -67,9 +67,10 @@ type Options struct {
 	GalleryDir string
 	// FaceCascade and PlateCascade are Haar cascade XML files. FaceCascade
 	// defaults to DefaultFaceCascade. The plate cascade is off by default
-	// (empty or NoCascade): it cost ~70 ms a frame and added no plate to
-	// the morphological detector's on the TestPlateReading set; set it,
-	// e.g. to DefaultPlateCascade, to add its boxes as candidates.
+	// (empty or NoCascade): it cost as much per frame as all the other
+	// stages together and added no plate to the morphological detector's
+	// on the TestPlateReading set; set it, e.g. to DefaultPlateCascade,
+	// to add its boxes as candidates.
 	FaceCascade  string
 	PlateCascade string
 	// Threshold is the similarity in (0,1) below which a face is "unknown"

@@ -22,7 +22,7 @@ const (
 	plateDetectWidth = 960
 	// maxPlateCandidates bounds OCR work per frame: each candidate that
 	// passes the character check costs one to len(ocrPasses) Tesseract
-	// calls (~5–20 ms each).
+	// calls, each far costlier than the candidate search.
 	maxPlateCandidates = 6
 	// ocrHeight is the height a candidate without a plate outline is
 	// scaled to before its characters are cut out (see ocrPrep).

@@ -1,5 +1,7 @@
 // Package watchlist holds the plate whitelist and blacklist that plate_read
-// events are looked up in: the verdict is the event's list_match.
+// events are looked up in: the verdict is the event's list_match. The
+// ingest path (through its list-matching interface) and the vision
+// pipeline look plates up here; the verdicts are internal/vocab's.
 //
 // # Files
 //

@@ -2,7 +2,9 @@
 // eventlog: a thin test wrapper over internal/core, which wires the log,
 // the projections, the ingest path and the commit bus exactly as the
 // server does (it is the server's wiring), plus helpers that make valid
-// events.
+// events. Besides internal/core it uses eventlog, projections and ingest
+// for the types it hands out, and Pebble's vfs for in-memory or failing
+// disks; only tests import it.
 package storetest
 
 import (

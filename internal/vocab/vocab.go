@@ -124,7 +124,8 @@ const (
 	RecentWindowSeconds = 300
 )
 
-// The API's errors have FastAPI's shapes, which the seed's clients parse:
+// The API's errors have FastAPI's shapes, which the original service's
+// clients parse (httpd/testdata/seed runs them):
 // {"detail": "message"} for every error but validation, and for invalid
 // parameters or bodies 422 with {"detail": [FieldError, ...]}.
 

@@ -68,7 +68,8 @@ func TestTypeCodeDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// TestErrorBodies: FastAPI's shapes, as the seed's clients parse them.
+// TestErrorBodies: FastAPI's shapes, as the original service's clients
+// parse them.
 func TestErrorBodies(t *testing.T) {
 	for _, c := range []struct {
 		v    any

@@ -1,4 +1,4 @@
-# The seed document's Python WebSocket client, verbatim except the URI,
+# The original FastAPI service's Python WebSocket client, verbatim except the URI,
 # which the test passes in the environment.
 import asyncio
 import os

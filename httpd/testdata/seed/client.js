@@ -1,4 +1,4 @@
-// The seed document's JavaScript (axios) client, verbatim, with the base
+// The original FastAPI service's JavaScript (axios) client, verbatim, with the base
 // URL taken from the environment so the test can point it at a live server.
 const axios = require('axios');
 class SecureVisionClient {

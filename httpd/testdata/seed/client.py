@@ -1,4 +1,4 @@
-# The seed document's Python client, verbatim, with the base URL and token
+# The original FastAPI service's Python client, verbatim, with the base URL and token
 # taken from the environment so the test can point it at a live server.
 import requests
 import json

@@ -1,5 +1,6 @@
-// Command soak runs mixed load against the real securevision binary and
-// checks that nothing grows, fails or gets lost:
+// Command soak runs mixed load against the real securevision binary (built
+// and started with package reliability's harness; charts drawn with
+// gonum/plot) and checks that nothing grows, fails or gets lost:
 //
 //   - ingest at -eps events/s (batches of 50; 1% of events are 2 days old so
 //     that retention, every minute, has work),
@@ -551,9 +552,10 @@ func scrape(c *http.Client, base string) (map[string]float64, error) {
 
 // liveHeapMB is the Go heap the last GC marked live, from the goal the
 // runtime set for the next one: live × (1 + GOGC/100). The heap in use
-// swings by up to GOGC% between collections, so three samples of it (the
-// second half of a 60 s run) gave a slope of ±25 MB/min from where they
-// fell in that sawtooth; the marked heap grows only if live data does,
+// swings by up to GOGC% between collections, so the few samples of a short
+// run (the second half of a 60 s run has three) gave steep slopes of either
+// sign, depending on where they fell in that sawtooth; the marked heap
+// grows only if live data does,
 // which is what a leak looks like. Falls back to the heap in use.
 func liveHeapMB(m map[string]float64) float64 {
 	goal, okGoal := m["go_memstats_next_gc_bytes"]
