@@ -3,9 +3,9 @@ package bench
 import (
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/ingestbody"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -112,70 +112,14 @@ func (g *Generator) plate() string {
 
 func round3(f float64) float64 { return float64(int64(f*1000+0.5)) / 1000 }
 
-// AppendJSON appends ev in the wire format POST /ingest accepts.
-func AppendJSON(b []byte, ev *ingest.Event) []byte {
-	b = append(b, `{"type":`...)
-	b = strconv.AppendQuote(b, ev.Type)
-	if ev.TsMs != 0 {
-		b = append(b, `,"ts_ms":`...)
-		b = strconv.AppendInt(b, ev.TsMs, 10)
-	}
-	b = append(b, `,"frame_source_id":`...)
-	b = strconv.AppendQuote(b, ev.Source)
-	b = append(b, `,"payload":{`...)
-	bbox := func(b []byte, bb ingest.BBox) []byte {
-		b = append(b, '[')
-		for i, f := range bb {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendFloat(b, f, 'f', -1, 64)
-		}
-		return append(b, ']')
-	}
-	if f := ev.Face; f != nil {
-		b = append(b, `"person_name":`...)
-		b = strconv.AppendQuote(b, f.PersonName)
-		b = append(b, `,"similarity":`...)
-		b = strconv.AppendFloat(b, f.Similarity, 'f', -1, 64)
-		b = append(b, `,"bbox":`...)
-		b = bbox(b, f.BBox)
-		if f.EmbeddingDistance != nil {
-			b = append(b, `,"embedding_distance":`...)
-			b = strconv.AppendFloat(b, *f.EmbeddingDistance, 'f', -1, 64)
-		}
-	} else if p := ev.Plate; p != nil {
-		b = append(b, `"plate_text":`...)
-		b = strconv.AppendQuote(b, p.PlateText)
-		b = append(b, `,"confidence":`...)
-		b = strconv.AppendFloat(b, p.Confidence, 'f', -1, 64)
-		if p.Region != "" {
-			b = append(b, `,"region":`...)
-			b = strconv.AppendQuote(b, p.Region)
-		}
-		if p.ListMatchSet {
-			b = append(b, `,"list_match":`...)
-			if p.ListMatch == "" {
-				b = append(b, "null"...)
-			} else {
-				b = strconv.AppendQuote(b, p.ListMatch)
-			}
-		}
-		if p.BBox != nil {
-			b = append(b, `,"bbox":`...)
-			b = bbox(b, *p.BBox)
-		}
-	}
-	return append(b, "}}"...)
-}
-
 // Body returns a POST /ingest body of n events stamped from ts on, one ms
-// apart: a JSON array, or one object when n is 1.
+// apart (written by internal/ingestbody): a JSON array, or one object
+// when n is 1.
 func (g *Generator) Body(n int, ts int64) []byte {
 	b := make([]byte, 0, n*230)
 	if n == 1 {
 		ev := g.Event(ts)
-		return AppendJSON(b, &ev)
+		return ingestbody.Append(b, &ev)
 	}
 	b = append(b, '[')
 	for i := 0; i < n; i++ {
@@ -183,7 +127,7 @@ func (g *Generator) Body(n int, ts int64) []byte {
 			b = append(b, ',')
 		}
 		ev := g.Event(ts + int64(i))
-		b = AppendJSON(b, &ev)
+		b = ingestbody.Append(b, &ev)
 	}
 	return append(b, ']')
 }

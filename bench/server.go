@@ -11,11 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,18 +20,17 @@ import (
 
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/testbin"
 )
 
 // BuildBinary builds ./cmd/securevision of the module at moduleDir into
 // out and returns the command it ran.
 func BuildBinary(ctx context.Context, moduleDir, out string) (string, error) {
-	args := []string{"build", "-o", out, "./cmd/securevision"}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = moduleDir
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("bench: go build: %w\n%s", err, b)
+	args, err := testbin.Build(ctx, moduleDir, out)
+	if err != nil {
+		return "", fmt.Errorf("bench: %w", err)
 	}
-	return shellJoin(append([]string{"go"}, args...)), nil
+	return shellJoin(args), nil
 }
 
 // ServerOptions configure StartServer.
@@ -65,25 +60,15 @@ type Server struct {
 	// ReadyAfter is the time from start to the first 200 from /health.
 	ReadyAfter time.Duration
 
-	cmd     *exec.Cmd
+	proc    *testbin.Server // the binary; nil in-process
 	logFile *os.File
-	exited  chan error
 	stop    func(context.Context) error
 }
 
-// freePort asks the kernel for an unused loopback port. Another process
-// could take it before the server binds it; the server then fails fast.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // StartServer starts the server on a free loopback port and waits until
-// /health answers 200.
+// /health answers 200. The binary runs with internal/testbin's explicit
+// environment: none of this process's SECUREVISION__ settings (auth,
+// rate limits) leak into the benchmark.
 func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	if o.Ready <= 0 {
 		o.Ready = 5 * time.Minute
@@ -95,58 +80,36 @@ func StartServer(ctx context.Context, o ServerOptions) (*Server, error) {
 	if o.Binary == "" {
 		return startInProcess(ctx, abs, o)
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	env := []string{
-		"SECUREVISION__API__HOST=127.0.0.1",
-		"SECUREVISION__API__PORT=" + strconv.Itoa(port),
-		"SECUREVISION__EVENTS__DB_URL=pebble://" + abs,
-		// No background retention during measurements; the data is
-		// recent anyway.
-		"SECUREVISION__EVENTS__RETENTION_DAYS=0",
-		"SECUREVISION__EVENTS__BACKUP_DIR=" + filepath.Join(filepath.Dir(abs), "bench-backups"),
-		"SECUREVISION__LOG_LEVEL=INFO",
-	}
-	env = append(env, o.Env...)
-	cmd := exec.Command(o.Binary, "serve")
-	// The parent's SECUREVISION__ settings (auth, rate limits) must not
-	// leak into the benchmark.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "SECUREVISION__") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	s := &Server{URL: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, exited: make(chan error, 1),
-		Command: strings.Join(env, " ") + " " + o.Binary + " serve"}
+	s := &Server{}
+	to := testbin.Options{Binary: o.Binary, StoreDir: abs, Ready: o.Ready,
+		BackupDir: filepath.Join(filepath.Dir(abs), "bench-backups"),
+		Env:       append([]string{"SECUREVISION__LOG_LEVEL=INFO"}, o.Env...)}
 	if o.LogPath != "" {
 		if s.logFile, err = os.Create(o.LogPath); err != nil {
 			return nil, err
 		}
-		cmd.Stderr = s.logFile
+		to.Stderr = s.logFile
 	}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	// No background retention during measurements (testbin's default);
+	// the data is recent anyway.
+	if s.proc, err = testbin.Start(ctx, to); err != nil {
 		s.closeLog()
-		return nil, fmt.Errorf("bench: start %s: %w", o.Binary, err)
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	go func() { s.exited <- cmd.Wait() }()
-	s.stop = s.stopProcess
-	if err := s.waitReady(ctx, start, o.Ready); err != nil {
-		_ = s.Stop(context.Background())
-		return nil, err
+	s.URL, s.Command, s.ReadyAfter = s.proc.URL, s.proc.Command, s.proc.ReadyAfter
+	s.stop = func(context.Context) error {
+		defer s.closeLog()
+		return s.proc.Stop()
 	}
 	return s, nil
 }
 
 // PID is the server's process id; an in-process server is this process.
 func (s *Server) PID() int {
-	if s.cmd == nil || s.cmd.Process == nil {
+	if s.proc == nil {
 		return os.Getpid()
 	}
-	return s.cmd.Process.Pid
+	return s.proc.PID()
 }
 
 func (s *Server) closeLog() {
@@ -155,59 +118,9 @@ func (s *Server) closeLog() {
 	}
 }
 
-func (s *Server) waitReady(ctx context.Context, start time.Time, bound time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := start.Add(bound)
-	for {
-		resp, err := client.Get(s.URL + "/health")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				s.ReadyAfter = time.Since(start)
-				return nil
-			}
-		}
-		select {
-		case err := <-s.exited:
-			s.exited <- err
-			return fmt.Errorf("bench: server exited before /health answered: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		// Polling every 2 ms bounds the error of ReadyAfter.
-		case <-time.After(2 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("bench: /health did not answer 200 within %s", bound)
-		}
-	}
-}
-
-// stopProcess sends SIGTERM (ordered shutdown) and kills after the grace.
-func (s *Server) stopProcess(ctx context.Context) error {
-	defer s.closeLog()
-	select {
-	case err := <-s.exited:
-		return fmt.Errorf("bench: server had exited: %v", err)
-	default:
-	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	// The server drains for at most 15 s; a little more before killing.
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case err := <-s.exited:
-		return err
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	_ = s.cmd.Process.Kill()
-	<-s.exited
-	return errors.New("bench: server did not stop within 30s after SIGTERM: killed")
-}
-
 // Stop shuts the server down and waits for it; the store is closed when
-// it returns.
+// it returns. The binary gets SIGTERM and is killed if it has not ended
+// 30 s later (testbin's bound; ctx is for the in-process server).
 func (s *Server) Stop(ctx context.Context) error {
 	if s.stop == nil {
 		return nil
@@ -239,16 +152,18 @@ func startInProcess(ctx context.Context, dir string, o ServerOptions) (*Server, 
 		return nil, err
 	}
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	s := &Server{URL: "http://" + ln.Addr().String(), exited: make(chan error, 1),
+	s := &Server{URL: "http://" + ln.Addr().String(),
 		Command: "in-process: core.Open(" + dir + ") + httpd.New + http.Server on 127.0.0.1:0"}
-	go func() { s.exited <- srv.Serve(ln) }()
+	served := make(chan struct{})
+	go func() { _ = srv.Serve(ln); close(served) }()
 	s.stop = func(ctx context.Context) error {
 		return errors.Join(srv.Shutdown(ctx), st.Close())
 	}
-	if err := s.waitReady(ctx, start, o.Ready); err != nil {
+	if err := testbin.WaitHealthy(ctx, s.URL, o.Ready, served); err != nil {
 		_ = s.Stop(context.Background())
-		return nil, err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
+	s.ReadyAfter = time.Since(start)
 	return s, nil
 }
 

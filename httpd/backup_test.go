@@ -11,6 +11,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/internal/testbin"
 )
 
 // TestBackupAnswers: a backup already running answers 409 in FastAPI's
@@ -18,7 +19,7 @@ import (
 // the log keeps the whole error.
 func TestBackupAnswers(t *testing.T) {
 	const secret = "/srv/secret/backups"
-	var logBuf syncBuffer
+	var logBuf testbin.LockedBuffer
 	var next atomic.Pointer[error] // the error the next backup returns
 	e := newEnv(t, func(o *httpd.Options) {
 		o.Backup = func(context.Context) (any, error) {

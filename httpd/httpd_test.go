@@ -23,7 +23,9 @@ import (
 	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/ingestbody"
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/testbin"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -93,12 +95,19 @@ type event struct {
 	Payload   map[string]any `json:"payload"`
 }
 
+// faceJSON is a face_match item of a POST /ingest body:
+// {"type":"face_match","ts_ms":ts,"frame_source_id":src,"payload":{"person_name":name,"similarity":0.92,"bbox":[100,150,250,300],"embedding_distance":0.35}}
 func faceJSON(src string, ts int64, name string) string {
-	return fmt.Sprintf(`{"type":"face_match","ts_ms":%d,"frame_source_id":%q,"payload":{"person_name":%q,"similarity":0.92,"bbox":[100,150,250,300],"embedding_distance":0.35}}`, ts, src, name)
+	d := 0.35
+	return string(ingestbody.Append(nil, &ingest.Event{Type: vocab.FaceMatch, TsMs: ts, Source: src,
+		Face: &ingest.Face{PersonName: name, Similarity: 0.92, BBox: ingest.BBox{100, 150, 250, 300}, EmbeddingDistance: &d}}))
 }
 
+// plateJSON is a plate_read item of a POST /ingest body:
+// {"type":"plate_read","ts_ms":ts,"frame_source_id":src,"payload":{"plate_text":text,"confidence":0.88,"region":"US-CA","list_match":"whitelist"}}
 func plateJSON(src string, ts int64, text string) string {
-	return fmt.Sprintf(`{"type":"plate_read","ts_ms":%d,"frame_source_id":%q,"payload":{"plate_text":%q,"confidence":0.88,"region":"US-CA","list_match":"whitelist"}}`, ts, src, text)
+	return string(ingestbody.Append(nil, &ingest.Event{Type: vocab.PlateRead, TsMs: ts, Source: src,
+		Plate: &ingest.Plate{PlateText: text, Confidence: 0.88, Region: "US-CA", ListMatch: vocab.Whitelist, ListMatchSet: true}}))
 }
 
 func TestSeedShapes(t *testing.T) {
@@ -562,7 +571,7 @@ func TestCursorDirections(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	const token = "s3cret-token"
-	var logBuf syncBuffer
+	var logBuf testbin.LockedBuffer
 	e := newEnv(t, func(o *httpd.Options) {
 		o.AuthToken = token
 		o.Stream = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/internal/testbin"
 )
 
 // TestTokenNeverLogged: with DEBUG access logs on, no form of the token
@@ -19,7 +20,7 @@ func TestTokenNeverLogged(t *testing.T) {
 	// '+', '/' and '=' make the percent-encoded form differ from the raw one.
 	const token = "s3cr3t+T0k/en=Zz9"
 	const wrong = "wr0ng+Gu3ss/x=Qq7"
-	var logBuf syncBuffer
+	var logBuf testbin.LockedBuffer
 	e := newEnv(t, func(o *httpd.Options) {
 		o.AuthToken = token
 		o.Stream = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(299) })

@@ -4,23 +4,26 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/securevision/events/internal/testbin"
+	"github.com/securevision/events/internal/wstest"
 )
 
 // Abuse limits of the real binary (timeouts as in cmd/securevision/serve.go:
 // ReadHeaderTimeout 5s, ReadTimeout 60s, MaxHeaderBytes 64 KiB).
 
-func startAbuseServer(t *testing.T, env ...string) *Server {
+func startAbuseServer(t *testing.T, env ...string) *testbin.Server {
 	t.Helper()
 	srv, err := StartServer(binary(t), filepath.Join(t.TempDir(), "events"), env...)
 	if err != nil {
@@ -108,7 +111,7 @@ func TestAbuseLimits(t *testing.T) {
 
 	t.Run("max-header-bytes-431", func(t *testing.T) {
 		t.Parallel()
-		req, _ := http.NewRequest("GET", srv.Base+"/health", nil)
+		req, _ := http.NewRequest("GET", srv.URL+"/health", nil)
 		req.Header.Set("X-Big", strings.Repeat("a", 80<<10))
 		r, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -125,7 +128,7 @@ func TestAbuseLimits(t *testing.T) {
 		big := bytes.Repeat([]byte(" "), 8<<20+1)
 		big[0] = '['
 		// With Content-Length: refused before reading.
-		r, err := http.Post(srv.Base+"/ingest", "application/json", bytes.NewReader(big))
+		r, err := http.Post(srv.URL+"/ingest", "application/json", bytes.NewReader(big))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +138,7 @@ func TestAbuseLimits(t *testing.T) {
 			t.Fatalf("8 MiB+1 body: %d %s", r.StatusCode, b)
 		}
 		// Chunked (no Content-Length): refused once the cap is passed.
-		r, err = http.Post(srv.Base+"/ingest", "application/json", io.MultiReader(bytes.NewReader(big)))
+		r, err = http.Post(srv.URL+"/ingest", "application/json", io.MultiReader(bytes.NewReader(big)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +148,7 @@ func TestAbuseLimits(t *testing.T) {
 			t.Fatalf("chunked 8 MiB+1 body: %d %s", r.StatusCode, b)
 		}
 		// NDJSON with one line over the cap.
-		req, _ := http.NewRequest("POST", srv.Base+"/ingest", io.MultiReader(bytes.NewReader(big)))
+		req, _ := http.NewRequest("POST", srv.URL+"/ingest", io.MultiReader(bytes.NewReader(big)))
 		req.Header.Set("Content-Type", "application/x-ndjson")
 		r, err = http.DefaultClient.Do(req)
 		if err != nil {
@@ -159,25 +162,24 @@ func TestAbuseLimits(t *testing.T) {
 
 	t.Run("ws-connection-cap-and-message-cap", func(t *testing.T) {
 		t.Parallel()
-		wsAddr := "ws" + strings.TrimPrefix(srv.Base, "http") + "/stream"
-		var conns []*gws.Conn
+		wsAddr := srv.URL + "/stream"
+		var conns []*wstest.Conn
 		defer func() {
 			for _, c := range conns {
-				c.NetConn().Close()
+				c.Close()
 			}
 		}()
 		for i := 0; i < 4; i++ {
-			c, _, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: wsAddr})
+			c, resp, err := wstest.Dial(wsAddr, wstest.Options{})
 			if err != nil {
-				if strings.Contains(err.Error(), "404") {
+				if resp != nil && resp.StatusCode == http.StatusNotFound {
 					t.Skip("/stream answers 404: not mounted")
 				}
 				t.Fatalf("stream %d: %v", i, err)
 			}
-			go c.ReadLoop()
 			conns = append(conns, c)
 		}
-		_, resp, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: wsAddr})
+		_, resp, err := wstest.Dial(wsAddr, wstest.Options{})
 		if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 			st := 0
 			if resp != nil {
@@ -186,11 +188,11 @@ func TestAbuseLimits(t *testing.T) {
 			t.Fatalf("5th stream with WS_MAX_CLIENTS=4: status %d err %v, want 503", st, err)
 		}
 		// A closed slot is reusable.
-		conns[0].NetConn().Close()
+		conns[0].Close()
 		conns = conns[1:]
-		var c *gws.Conn
+		var c *wstest.Conn
 		for i := 0; i < 50; i++ {
-			if c, _, err = gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: wsAddr}); err == nil {
+			if c, _, err = wstest.Dial(wsAddr, wstest.Options{}); err == nil {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -198,26 +200,28 @@ func TestAbuseLimits(t *testing.T) {
 		if err != nil {
 			t.Fatalf("slot not released: %v", err)
 		}
-		h := &closeCatcher{done: make(chan error, 1)}
-		c2, _, err := gws.NewClientFromConn(h, &gws.ClientOption{Addr: wsAddr}, mustDial(t, srv.Port))
-		c.NetConn().Close()
+		c2, _, err := wstest.Dial(wsAddr, wstest.Options{})
+		c.Close()
 		if err != nil {
 			// The cap may still count the stream just closed: retry once.
 			time.Sleep(200 * time.Millisecond)
-			if c2, _, err = gws.NewClientFromConn(h, &gws.ClientOption{Addr: wsAddr}, mustDial(t, srv.Port)); err != nil {
+			if c2, _, err = wstest.Dial(wsAddr, wstest.Options{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		go c2.ReadLoop()
-		_ = c2.WriteMessage(gws.OpcodeText, bytes.Repeat([]byte("x"), 5000))
-		select {
-		case err := <-h.done:
-			var ce *gws.CloseError
-			if !errorsAs(err, &ce) || ce.Code != 1009 {
-				t.Fatalf("5000-byte message: closed with %v, want 1009", err)
-			}
-		case <-time.After(10 * time.Second):
+		defer c2.Close()
+		_ = c2.SendText(bytes.Repeat([]byte("x"), 5000))
+		// Read (skipping any message) until the stream ends.
+		deadline := time.Now().Add(10 * time.Second)
+		for err == nil {
+			_, err = c2.ReadMessage(time.Until(deadline))
+		}
+		var ce *wstest.CloseError
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
 			t.Fatal("5000-byte message: stream not closed")
+		case !errors.As(err, &ce) || ce.Code != 1009:
+			t.Fatalf("5000-byte message: closed with %v, want 1009", err)
 		}
 	})
 
@@ -230,7 +234,7 @@ func TestAbuseLimits(t *testing.T) {
 		}
 		attacker, other := from("127.0.0.2"), from("127.0.0.3")
 		get := func(c *http.Client, spoof bool) (int, string) {
-			req, _ := http.NewRequest("GET", rl.Base+"/events?limit=1", nil)
+			req, _ := http.NewRequest("GET", rl.URL+"/events?limit=1", nil)
 			if spoof {
 				req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.0.%d", time.Now().Nanosecond()%250))
 				req.Header.Set("X-Real-IP", "10.9.9.9")
@@ -272,7 +276,7 @@ func TestAbuseLimits(t *testing.T) {
 		}
 		// /health and /metrics are exempt.
 		for i := 0; i < 5; i++ {
-			r, err := attacker.Get(rl.Base + "/health")
+			r, err := attacker.Get(rl.URL + "/health")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,21 +287,6 @@ func TestAbuseLimits(t *testing.T) {
 		}
 		t.Logf("burst from 127.0.0.2: %v; 127.0.0.3 served normally", counts)
 	})
-}
-
-type closeCatcher struct {
-	gws.BuiltinEventHandler
-	done chan error
-}
-
-func (c *closeCatcher) OnClose(_ *gws.Conn, err error) { c.done <- err }
-
-func mustDial(t *testing.T, port int) net.Conn {
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func firstLine(s string) string {

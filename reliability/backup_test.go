@@ -60,7 +60,7 @@ func TestBackupWhileIngesting(t *testing.T) {
 					body.Write(evs[i])
 				}
 				body.WriteByte(']')
-				code, res, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", body.Bytes(), false)
+				code, res, raw, err := Ingest(context.Background(), http.DefaultClient, srv.URL, "", body.Bytes(), false)
 				if err != nil || code != 200 {
 					t.Errorf("ingest: %d %s %v", code, raw, err)
 					return
@@ -76,7 +76,7 @@ func TestBackupWhileIngesting(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	backupStart := time.Now()
-	r, err := http.Post(srv.Base+"/backup", "", nil)
+	r, err := http.Post(srv.URL+"/backup", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,12 +142,12 @@ func TestBackupWhileIngesting(t *testing.T) {
 	defer rs.Stop()
 	var last Stored
 	_ = json.Unmarshal(stored[len(stored)-1], &last)
-	r, err = http.Get(fmt.Sprintf("%s/events/%d", rs.Base, last.ID))
+	r, err = http.Get(fmt.Sprintf("%s/events/%d", rs.URL, last.ID))
 	if err != nil || r.StatusCode != 200 {
 		t.Fatalf("restored server: event %d: %v %v", last.ID, r, err)
 	}
 	r.Body.Close()
-	code, res, raw, err := Ingest(context.Background(), http.DefaultClient, rs.Base, "", EventJSON(0, "cam", "after-restore", time.Now().UnixMilli()), false)
+	code, res, raw, err := Ingest(context.Background(), http.DefaultClient, rs.URL, "", EventJSON(0, "cam", "after-restore", time.Now().UnixMilli()), false)
 	if err != nil || code != 200 || res.FirstID != last.ID+1 {
 		t.Fatalf("append on the restored store: %d %s %v (want id %d)", code, raw, err, last.ID+1)
 	}
@@ -171,12 +171,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 		body.Write(EventJSON(i, fmt.Sprintf("cam-%d", i%7), fmt.Sprintf("T%d", i), 1704067200000+int64(i)))
 		body.WriteByte('\n')
 	}
-	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", body.Bytes(), true); err != nil || code != 200 {
+	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.URL, "", body.Bytes(), true); err != nil || code != 200 {
 		t.Fatalf("ingest: %d %s %v", code, raw, err)
 	}
 	// --server export from the running server.
 	srvExport := filepath.Join(root, "server.ndjson")
-	if _, e, err := Tool(bin, "export", "--server", srv.Base, "-o", srvExport); err != nil {
+	if _, e, err := Tool(bin, "export", "--server", srv.URL, "-o", srvExport); err != nil {
 		t.Fatalf("export --server: %v %s", err, e)
 	}
 	if err := srv.Stop(); err != nil {
@@ -228,10 +228,10 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, e, err := Tool(bin, "import", "--server", s2.Base, "--token", "tok", "-i", file); err != nil {
+	if out, e, err := Tool(bin, "import", "--server", s2.URL, "--token", "tok", "-i", file); err != nil {
 		t.Fatalf("import --server: %v %s %s", err, out, e)
 	}
-	if _, e, err := Tool(bin, "export", "--server", s2.Base, "--token", "wrong", "-o", filepath.Join(root, "x")); err == nil {
+	if _, e, err := Tool(bin, "export", "--server", s2.URL, "--token", "wrong", "-o", filepath.Join(root, "x")); err == nil {
 		t.Fatalf("export --server with a wrong token succeeded: %s", e)
 	}
 	if err := s2.Stop(); err != nil {
@@ -330,7 +330,7 @@ func TestBackupConcurrentPosts(t *testing.T) {
 		body.Write(EventJSON(i, "cam", fmt.Sprintf("c%d", i), time.Now().UnixMilli()))
 	}
 	body.WriteByte(']')
-	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", body.Bytes(), false); err != nil || code != 200 {
+	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.URL, "", body.Bytes(), false); err != nil || code != 200 {
 		t.Fatalf("ingest: %d %s %v", code, raw, err)
 	}
 	var (
@@ -347,7 +347,7 @@ func TestBackupConcurrentPosts(t *testing.T) {
 			defer wg.Done()
 			hc := &http.Client{Timeout: 30 * time.Second}
 			for time.Now().Before(end) {
-				a, err := postBackup(hc, srv.Base)
+				a, err := postBackup(hc, srv.URL)
 				if err != nil {
 					t.Error(err)
 					return
@@ -427,10 +427,10 @@ func TestBackupKeepsNewest(t *testing.T) {
 	defer srv.Stop()
 	var answered []string
 	for i := 0; i < 6; i++ {
-		if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", EventJSON(i, "cam", fmt.Sprint(i), time.Now().UnixMilli()), false); err != nil || code != 200 {
+		if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.URL, "", EventJSON(i, "cam", fmt.Sprint(i), time.Now().UnixMilli()), false); err != nil || code != 200 {
 			t.Fatalf("ingest: %d %s %v", code, raw, err)
 		}
-		a, err := postBackup(http.DefaultClient, srv.Base)
+		a, err := postBackup(http.DefaultClient, srv.URL)
 		if err != nil || a.code != 200 {
 			t.Fatalf("backup %d: %+v %v", i, a, err)
 		}
@@ -475,7 +475,7 @@ func TestBackupFailureNamesNoPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	a, err := postBackup(http.DefaultClient, srv.Base)
+	a, err := postBackup(http.DefaultClient, srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestBackupFailureNamesNoPath(t *testing.T) {
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(srv.Stderr(), `"msg":"backup failed"`) || !strings.Contains(srv.Stderr(), file) {
-		t.Fatalf("the server log lacks the error: %s", srv.Stderr())
+	if !strings.Contains(srv.Logs(), `"msg":"backup failed"`) || !strings.Contains(srv.Logs(), file) {
+		t.Fatalf("the server log lacks the error: %s", srv.Logs())
 	}
 }

@@ -87,7 +87,7 @@ func TestCrash(t *testing.T) {
 			if len(stored) > 0 {
 				var last Stored
 				_ = json.Unmarshal(stored[len(stored)-1], &last)
-				msgs, found, err := WSReplay(srv.Base, "after=0", last.ID, time.Second, 30*time.Second, nil)
+				msgs, found, err := WSReplay(srv.URL, "after=0", last.ID, time.Second, 30*time.Second, nil)
 				switch {
 				case !found:
 					wsMissing = true
@@ -137,7 +137,7 @@ func TestCrash(t *testing.T) {
 					mu.Lock()
 					sentTags[tag] = size
 					mu.Unlock()
-					status, res, raw, err := Ingest(context.Background(), client, srv.Base, "", body.Bytes(), false)
+					status, res, raw, err := Ingest(context.Background(), client, srv.URL, "", body.Bytes(), false)
 					if err != nil {
 						return // the server died under us: unacknowledged
 					}

@@ -24,32 +24,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/ingestbody"
+	"github.com/securevision/events/internal/testbin"
+	"github.com/securevision/events/internal/vocab"
+	"github.com/securevision/events/internal/wstest"
 )
-
-// ModuleRoot is the directory of go.mod (found with `go env GOMOD`).
-func ModuleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	p := strings.TrimSpace(string(out))
-	if p == "" || p == os.DevNull {
-		return "", errors.New("not inside the module")
-	}
-	return filepath.Dir(p), nil
-}
 
 // BuildBinary builds cmd/securevision into dir and returns its path. The
 // SV_BINARY environment variable, when set, names a prebuilt binary instead.
@@ -57,142 +43,19 @@ func BuildBinary(dir string) (string, error) {
 	if p := os.Getenv("SV_BINARY"); p != "" {
 		return p, nil
 	}
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
 	bin := filepath.Join(dir, "securevision")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/securevision")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	if _, err := testbin.Build(context.Background(), "", bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 }
 
-// FreePort asks the kernel for a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// Server is a running securevision process.
-type Server struct {
-	Bin  string
-	Dir  string // store directory
-	Port int
-	Base string // http://127.0.0.1:port
-	Env  []string
-
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{}
-	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // StartServer starts bin serving the store dir on a free port with the
-// extra environment env (KEY=VALUE) and waits until /health answers.
-// Retention is off unless env sets it.
-func StartServer(bin, dir string, env ...string) (*Server, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
-	return StartServerOn(bin, dir, port, env...)
-}
-
-// StartServerOn is StartServer on a given port.
-func StartServerOn(bin, dir string, port int, env ...string) (*Server, error) {
-	s := &Server{Bin: bin, Dir: dir, Port: port, Base: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	s.Env = append([]string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.Getenv("HOME"),
-		"SECUREVISION__API__HOST=127.0.0.1",
-		"SECUREVISION__API__PORT=" + strconv.Itoa(port),
-		"SECUREVISION__EVENTS__DB_URL=pebble://" + dir,
-		"SECUREVISION__EVENTS__RETENTION_DAYS=0",
-		"SECUREVISION__EVENTS__BACKUP_DIR=" + filepath.Join(filepath.Dir(dir), "backups"),
-	}, env...)
-	s.cmd = exec.Command(bin, "serve")
-	s.cmd.Env = s.Env
-	s.cmd.Stderr = s.stderr
-	s.cmd.Stdout = io.Discard
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { s.err = s.cmd.Wait(); close(s.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("server exited at start (%v): %s", s.err, s.stderr.String())
-		default:
-		}
-		r, err := http.Get(s.Base + "/health")
-		if err == nil {
-			r.Body.Close()
-			return s, nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.Kill()
-	return nil, fmt.Errorf("server did not answer /health within 30s: %s", s.stderr.String())
-}
-
-// PID is the server's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
-
-// Stderr is everything the server logged so far.
-func (s *Server) Stderr() string { return s.stderr.String() }
-
-// Kill sends SIGKILL and waits for the process to go.
-func (s *Server) Kill() {
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
-}
-
-// Stop sends SIGTERM and waits up to 30 s (then SIGKILL); it returns the
-// exit error, nil for a clean exit.
-func (s *Server) Stop() error {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(30 * time.Second):
-		s.Kill()
-		return errors.New("server did not stop within 30s of SIGTERM")
-	}
-}
-
-// Exited reports whether the process has ended.
-func (s *Server) Exited() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
+// extra settings env (KEY=VALUE) and waits until /health answers (see
+// testbin.Start: retention is off unless env sets it; no SECUREVISION__
+// setting of this process reaches the server).
+func StartServer(bin, dir string, env ...string) (*testbin.Server, error) {
+	return testbin.Start(context.Background(), testbin.Options{Binary: bin, StoreDir: dir, Env: env})
 }
 
 // Tool runs `securevision <args>` and returns stdout, stderr and the error.
@@ -286,12 +149,17 @@ type IngestResult struct {
 }
 
 // EventJSON is a valid event whose content identifies it: the plate text
-// or person name is tag.
+// or person name is tag; seq (i) is an extra payload field.
 func EventJSON(i int, src, tag string, tsMs int64) []byte {
+	ev := ingest.Event{TsMs: tsMs, Source: src, Extra: map[string]json.RawMessage{"seq": fmt.Append(nil, i)}}
 	if i%2 == 0 {
-		return fmt.Appendf(nil, `{"type":"plate_read","ts_ms":%d,"frame_source_id":%q,"payload":{"plate_text":%q,"confidence":0.5,"region":"US-CA","list_match":null,"seq":%d}}`, tsMs, src, tag, i)
+		ev.Type = vocab.PlateRead
+		ev.Plate = &ingest.Plate{PlateText: tag, Confidence: 0.5, Region: "US-CA", ListMatchSet: true}
+	} else {
+		ev.Type = vocab.FaceMatch
+		ev.Face = &ingest.Face{PersonName: tag, Similarity: 0.75, BBox: ingest.BBox{1, 2, 3, 4}}
 	}
-	return fmt.Appendf(nil, `{"type":"face_match","ts_ms":%d,"frame_source_id":%q,"payload":{"person_name":%q,"similarity":0.75,"bbox":[1,2,3,4],"seq":%d}}`, tsMs, src, tag, i)
+	return ingestbody.Append(nil, &ev)
 }
 
 // SameContent reports whether a stored event carries what was sent
@@ -323,18 +191,14 @@ func jsonEqual(a, b any) bool {
 	return bytes.Equal(x, y)
 }
 
-// WSReplay connects to /stream?after=after and collects text messages until
+// WSReplay connects to /stream?query and collects text messages until
 // it has received an event with id >= until (or, with until 0, until the
 // stream is quiet for quiet). It returns the raw messages (event JSON and
 // control messages) in arrival order. found is false when /stream answers
 // 404 (not mounted).
 func WSReplay(base, query string, until uint64, quiet, timeout time.Duration, header http.Header) (msgs [][]byte, found bool, err error) {
-	h := &collector{ch: make(chan []byte, 4096)}
-	if header == nil {
-		header = http.Header{}
-	}
-	addr := "ws" + strings.TrimPrefix(base, "http") + "/stream?" + query
-	conn, resp, err := gws.NewClient(h, &gws.ClientOption{Addr: addr, RequestHeader: header, HandshakeTimeout: 10 * time.Second, ReadMaxPayloadSize: 16 << 20})
+	addr := base + "/stream?" + query
+	c, resp, err := wstest.Dial(addr, wstest.Options{Header: header})
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusNotFound {
 			return nil, false, nil
@@ -345,17 +209,15 @@ func WSReplay(base, query string, until uint64, quiet, timeout time.Duration, he
 		}
 		return nil, true, fmt.Errorf("dial %s: status %d: %w", addr, status, err)
 	}
-	go conn.ReadLoop()
-	defer conn.WriteClose(1000, nil)
-	end := time.After(timeout)
-	q := time.NewTimer(quiet)
-	defer q.Stop()
+	defer func() {
+		_ = c.SendClose(1000, "")
+		c.Close()
+	}()
+	end := time.Now().Add(timeout)
 	for {
-		select {
-		case m, ok := <-h.ch:
-			if !ok {
-				return msgs, true, fmt.Errorf("stream closed after %d messages: %v", len(msgs), h.closeErr)
-			}
+		m, err := c.ReadMessage(min(quiet, time.Until(end)))
+		switch {
+		case err == nil:
 			msgs = append(msgs, m)
 			if until > 0 {
 				var s struct {
@@ -365,31 +227,12 @@ func WSReplay(base, query string, until uint64, quiet, timeout time.Duration, he
 					return msgs, true, nil
 				}
 			}
-			q.Reset(quiet)
-		case <-q.C:
-			if until == 0 {
-				return msgs, true, nil
-			}
-		case <-end:
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			return msgs, true, fmt.Errorf("stream closed after %d messages: %v", len(msgs), err)
+		case !time.Now().Before(end):
 			return msgs, true, fmt.Errorf("timeout after %d messages waiting for id %d", len(msgs), until)
+		case until == 0:
+			return msgs, true, nil // quiet
 		}
 	}
 }
-
-type collector struct {
-	gws.BuiltinEventHandler
-	ch       chan []byte
-	closeErr error
-	once     sync.Once
-}
-
-func (c *collector) OnMessage(_ *gws.Conn, m *gws.Message) {
-	c.ch <- append([]byte(nil), m.Bytes()...)
-	m.Close()
-}
-
-func (c *collector) OnClose(_ *gws.Conn, err error) {
-	c.once.Do(func() { c.closeErr = err; close(c.ch) })
-}
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }

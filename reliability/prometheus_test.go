@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/securevision/events/internal/testbin"
 )
 
 // TestPrometheusScrape runs Debian's prometheus against the real binary
@@ -27,7 +29,7 @@ func TestPrometheusScrape(t *testing.T) {
 	}
 	srv := startAbuseServer(t)
 	dir := t.TempDir()
-	port, err := FreePort()
+	port, err := testbin.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +121,7 @@ scrape_configs:
 		body.Write(EventJSON(n, "cam", fmt.Sprintf("P%d", i), time.Now().UnixMilli()))
 	}
 	body.WriteByte(']')
-	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.Base, "", body.Bytes(), false); err != nil || code != 200 {
+	if code, _, raw, err := Ingest(context.Background(), http.DefaultClient, srv.URL, "", body.Bytes(), false); err != nil || code != 200 {
 		t.Fatalf("ingest: %d %s %v", code, raw, err)
 	}
 	query := func(q string) (float64, error) {
@@ -157,7 +159,7 @@ scrape_configs:
 		t.Log("promtool not found: metrics lint NOT RUN")
 		return
 	}
-	r, err := http.Get(srv.Base + "/metrics")
+	r, err := http.Get(srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/securevision/events/internal/wstest"
 )
 
 const secToken = "s3cret-T0ken-value"
@@ -26,7 +26,7 @@ func TestSecurity(t *testing.T) {
 		if method == "POST" {
 			body = strings.NewReader(string(EventJSON(0, "cam", "SEC1", time.Now().UnixMilli())))
 		}
-		req, _ := http.NewRequest(method, srv.Base+path, body)
+		req, _ := http.NewRequest(method, srv.URL+path, body)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}
@@ -76,11 +76,11 @@ func TestSecurity(t *testing.T) {
 	}
 	// /stream: 401 before the upgrade for a missing or wrong token, in the
 	// header or the query; the right one in either place upgrades.
-	ws := "ws" + strings.TrimPrefix(srv.Base, "http") + "/stream"
+	ws := srv.URL + "/stream"
 	dial := func(query string, hdr http.Header) int {
-		c, resp, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: ws + query, RequestHeader: hdr})
+		c, resp, err := wstest.Dial(ws+query, wstest.Options{Header: hdr})
 		if err == nil {
-			c.NetConn().Close()
+			c.Close()
 			return 101
 		}
 		if resp == nil {
@@ -112,7 +112,7 @@ func TestSecurity(t *testing.T) {
 	}
 	// Nothing secret in the logs (access logs are on at DEBUG).
 	time.Sleep(100 * time.Millisecond)
-	logs := srv.Stderr()
+	logs := srv.Logs()
 	if !strings.Contains(logs, `"http request"`) && !strings.Contains(logs, "http request") {
 		t.Errorf("no access log lines at DEBUG: the check below proves nothing\n%s", logs)
 	}
@@ -135,7 +135,7 @@ func TestSecurityForeignOrigin(t *testing.T) {
 	ev := string(EventJSON(0, "cam", "ORIGIN1", time.Now().UnixMilli()))
 	post := func(path, origin, ct, body string) int {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.Base+path, strings.NewReader(body))
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
 		if origin != "" {
 			req.Header.Set("Origin", origin)
 		}
@@ -161,14 +161,14 @@ func TestSecurityForeignOrigin(t *testing.T) {
 		{"/backup", "http://evil.example", "", "", 403},
 		{"/ingest", "", "text/plain", ev, 415},
 		{"/ingest", "", "", ev, 200},
-		{"/ingest", srv.Base, "application/json", ev, 200},
+		{"/ingest", srv.URL, "application/json", ev, 200},
 		{"/cleanup", "", "", "", 200},
 	} {
 		if got := post(tc.path, tc.origin, tc.ct, tc.body); got != tc.want {
 			t.Errorf("POST %s Origin %q Content-Type %q: %d, want %d", tc.path, tc.origin, tc.ct, got, tc.want)
 		}
 	}
-	r, err := http.Get(srv.Base + "/events")
+	r, err := http.Get(srv.URL + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,15 +177,11 @@ func TestSecurityForeignOrigin(t *testing.T) {
 	if n := strings.Count(string(b), `"id":`); n != 2 {
 		t.Errorf("%d events stored, want the 2 allowed ones: %s", n, b)
 	}
-	ws := "ws" + strings.TrimPrefix(srv.Base, "http") + "/stream?after=0"
+	ws := srv.URL + "/stream?after=0"
 	dial := func(origin string) int {
-		hdr := http.Header{}
-		if origin != "" {
-			hdr.Set("Origin", origin)
-		}
-		c, resp, err := gws.NewClient(&gws.BuiltinEventHandler{}, &gws.ClientOption{Addr: ws, RequestHeader: hdr})
+		c, resp, err := wstest.Dial(ws, wstest.Options{Origin: origin})
 		if err == nil {
-			c.NetConn().Close()
+			c.Close()
 			return 101
 		}
 		if resp == nil {
@@ -196,7 +192,7 @@ func TestSecurityForeignOrigin(t *testing.T) {
 	if code := dial(""); code == 404 {
 		t.Skip("/stream answers 404: stream checks skipped (not mounted)")
 	}
-	for origin, want := range map[string]int{"http://evil.example": 403, "null": 403, srv.Base: 101, "": 101} {
+	for origin, want := range map[string]int{"http://evil.example": 403, "null": 403, srv.URL: 101, "": 101} {
 		if code := dial(origin); code != want {
 			t.Errorf("/stream upgrade with Origin %q: %d, want %d", origin, code, want)
 		}

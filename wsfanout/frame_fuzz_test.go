@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/wstest"
 )
 
 // fuzzTimeout bounds every wait of one FuzzFrameHeader input.
@@ -181,12 +182,12 @@ func parseServerFrame(b []byte) (op byte, payload, rest []byte, ok bool) {
 func fuzzFresh(t *testing.T, addr string) {
 	conn, br := fuzzDial(t, addr, nil)
 	defer conn.Close()
-	c := &rawClient{conn: conn, br: br}
-	if err := c.send(opText, []byte("ping")); err != nil {
+	c := wstest.NewConn(conn, br)
+	if err := c.Send(opText, []byte("ping")); err != nil {
 		t.Fatalf("fresh client: %v", err)
 	}
-	fr, err := c.next(fuzzTimeout)
-	if err != nil || fr.op != opText || !bytes.Equal(fr.payload, pongJSON) {
-		t.Fatalf("fresh client: ping answered %d %q, %v", fr.op, fr.payload, err)
+	fr, err := c.ReadFrame(fuzzTimeout)
+	if err != nil || fr.Op != opText || !bytes.Equal(fr.Payload, pongJSON) {
+		t.Fatalf("fresh client: ping answered %d %q, %v", fr.Op, fr.Payload, err)
 	}
 }

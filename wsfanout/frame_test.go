@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/securevision/events/internal/wstest"
 )
 
 // handshake is a client opening handshake written out by hand (the key is
@@ -32,7 +34,7 @@ func handshake(host string) []byte {
 
 // dialHand opens a TCP connection, writes the handshake followed by extra
 // in the same write, and reads the 101 response line by line.
-func dialHand(t testing.TB, addr string, extra []byte) *rawClient {
+func dialHand(t testing.TB, addr string, extra []byte) *wstest.Conn {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -66,7 +68,7 @@ func dialHand(t testing.TB, addr string, extra []byte) *rawClient {
 		t.Fatal("handshake: no valid Sec-WebSocket-Accept")
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &rawClient{conn: conn, br: br}
+	return wstest.NewConn(conn, br)
 }
 
 // theReproducer is the frame that crashed the server: a text frame whose
@@ -93,22 +95,22 @@ var maskedPing = []byte{0x89, 0x82, 1, 2, 3, 4, 'h' ^ 1, 'b' ^ 2}
 
 // expectClosed reads until the server's close frame and then the end of
 // the connection; it returns the close code.
-func expectClosed(t *testing.T, c *rawClient) uint16 {
+func expectClosed(t *testing.T, c *wstest.Conn) uint16 {
 	t.Helper()
 	var code uint16
 	for {
-		f, err := c.next(5 * time.Second)
+		f, err := c.ReadFrame(5 * time.Second)
 		if err != nil {
 			t.Fatalf("no close frame: %v", err)
 		}
-		if f.op == opClose {
-			code, _ = f.closeCode()
+		if f.Op == opClose {
+			code, _ = f.CloseCode()
 			break
 		}
 	}
 	// Then the server hangs up: end of stream (or a reset), not a timeout.
-	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, err := c.br.Read(make([]byte, 64))
+	_ = c.NetConn().SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, err := c.Read(make([]byte, 64))
 	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("connection still open after the close frame: read %d bytes, %v", n, err)
 	}
@@ -126,17 +128,17 @@ func expectServing(t *testing.T, e *testEnv) {
 	if c == nil {
 		t.Fatalf("server refused a new client: %s", resp.Status)
 	}
-	if err := c.send(opText, []byte("ping")); err != nil {
+	if err := c.Send(opText, []byte("ping")); err != nil {
 		t.Fatal(err)
 	}
-	f, err := c.next(5 * time.Second)
-	if err != nil || f.op != opText || string(f.payload) != string(pongJSON) {
-		t.Fatalf("new client: ping answered %d %q, %v", f.op, f.payload, err)
+	f, err := c.ReadFrame(5 * time.Second)
+	if err != nil || f.Op != opText || string(f.Payload) != string(pongJSON) {
+		t.Fatalf("new client: ping answered %d %q, %v", f.Op, f.Payload, err)
 	}
 	id := e.appendN(1, "cam1")
-	f, err = c.next(5 * time.Second)
-	if err != nil || parseMsg(t, f.payload).ID != id {
-		t.Fatalf("new client: event %d not delivered: %q, %v", id, f.payload, err)
+	f, err = c.ReadFrame(5 * time.Second)
+	if err != nil || parseMsg(t, f.Payload).ID != id {
+		t.Fatalf("new client: event %d not delivered: %q, %v", id, f.Payload, err)
 	}
 }
 
@@ -172,7 +174,7 @@ func TestHostileFrameLength(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var c *rawClient
+			var c *wstest.Conn
 			if tc.withHandshake {
 				c = dialHand(t, e.addr, tc.frames)
 			} else {
@@ -181,12 +183,12 @@ func TestHostileFrameLength(t *testing.T) {
 					// The server hangs up once the length is complete:
 					// writing the mask key may then fail.
 					for _, b := range tc.frames {
-						if _, err := c.conn.Write([]byte{b}); err != nil {
+						if _, err := c.NetConn().Write([]byte{b}); err != nil {
 							break
 						}
 						time.Sleep(time.Millisecond)
 					}
-				} else if _, err := c.conn.Write(tc.frames); err != nil {
+				} else if _, err := c.NetConn().Write(tc.frames); err != nil {
 					t.Fatal(err)
 				}
 			}

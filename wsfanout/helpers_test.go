@@ -1,17 +1,11 @@
 package wsfanout
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,6 +19,7 @@ import (
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/storetest"
 	"github.com/securevision/events/internal/vocab"
+	"github.com/securevision/events/internal/wstest"
 	"github.com/securevision/events/projections"
 )
 
@@ -109,111 +104,21 @@ func (e *testEnv) appendEvs(evs []ingest.Event) uint64 {
 	return res.LastID
 }
 
-// rawClient is a minimal WebSocket client with full control over reading
-// (a stalled client simply does not call next).
-type rawClient struct {
-	conn net.Conn
-	br   *bufio.Reader
-}
-
-// dialRaw connects to /stream?query; rcvBuf > 0 shrinks SO_RCVBUF first.
-// A non-101 answer is returned as resp with a nil client.
-func dialRaw(t *testing.T, addr, query string, rcvBuf int) (*rawClient, *http.Response) {
+// dialRaw connects to /stream?query with internal/wstest's client, which
+// reads only when asked (a stalled client simply does not read); rcvBuf >
+// 0 shrinks SO_RCVBUF first. A non-101 answer is returned as resp with a
+// nil client.
+func dialRaw(t *testing.T, addr, query string, rcvBuf int) (*wstest.Conn, *http.Response) {
 	t.Helper()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rcvBuf > 0 {
-		if err := conn.(*net.TCPConn).SetReadBuffer(rcvBuf); err != nil {
+	c, resp, err := wstest.Dial("ws://"+addr+"/stream?"+query, wstest.Options{Timeout: 5 * time.Second, ReadBuffer: rcvBuf})
+	if c == nil {
+		if resp == nil {
 			t.Fatal(err)
 		}
-	}
-	var key [16]byte
-	_, _ = rand.Read(key[:])
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/stream?"+query, nil)
-	req.Header.Set("Upgrade", "websocket")
-	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Sec-WebSocket-Version", "13")
-	req.Header.Set("Sec-WebSocket-Key", base64.StdEncoding.EncodeToString(key[:]))
-	if err := req.Write(conn); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReaderSize(conn, 4096)
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		conn.Close()
 		return nil, resp
 	}
-	c := &rawClient{conn: conn, br: br}
-	t.Cleanup(func() { c.conn.Close() })
+	t.Cleanup(func() { c.Close() })
 	return c, resp
-}
-
-type frame struct {
-	op      byte
-	payload []byte
-}
-
-func (f frame) closeCode() (uint16, string) {
-	if f.op != opClose || len(f.payload) < 2 {
-		return 0, ""
-	}
-	return binary.BigEndian.Uint16(f.payload), string(f.payload[2:])
-}
-
-// next reads one frame (server frames are unmasked and unfragmented).
-func (c *rawClient) next(timeout time.Duration) (frame, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(timeout))
-	var h [2]byte
-	if _, err := io.ReadFull(c.br, h[:]); err != nil {
-		return frame{}, err
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return frame{}, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(c.br, b[:]); err != nil {
-			return frame{}, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	p := make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return frame{}, err
-	}
-	return frame{op: h[0] & 0x0f, payload: p}, nil
-}
-
-// send writes one masked client frame.
-func (c *rawClient) send(op byte, p []byte) error {
-	b := []byte{0x80 | op}
-	switch n := len(p); {
-	case n <= 125:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126, byte(n>>8), byte(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	mask := [4]byte{1, 2, 3, 4}
-	b = append(b, mask[:]...)
-	for i, x := range p {
-		b = append(b, x^mask[i%4])
-	}
-	_, err := c.conn.Write(b)
-	return err
 }
 
 // msg is the part of a stream message the tests look at.
@@ -238,18 +143,18 @@ func parseMsg(t testing.TB, p []byte) msg {
 // readEvents reads event messages until one with id >= until arrives; it
 // returns every message read (gap notices included) and the close frame if
 // the stream ended first.
-func (c *rawClient) readEvents(t *testing.T, until uint64, timeout time.Duration) ([]msg, *frame, error) {
+func readEvents(t *testing.T, c *wstest.Conn, until uint64, timeout time.Duration) ([]msg, *wstest.Frame, error) {
 	t.Helper()
 	var out []msg
 	deadline := time.Now().Add(timeout)
 	for {
-		f, err := c.next(time.Until(deadline))
+		f, err := c.ReadFrame(time.Until(deadline))
 		if err != nil {
 			return out, nil, err
 		}
-		switch f.op {
+		switch f.Op {
 		case opText:
-			m := parseMsg(t, f.payload)
+			m := parseMsg(t, f.Payload)
 			out = append(out, m)
 			if m.ID >= until && m.ID != 0 {
 				return out, nil, nil

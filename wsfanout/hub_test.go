@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/wstest"
 )
 
 // TestStoredBytes: each event message is exactly the stored JSON.
@@ -26,7 +27,7 @@ func TestStoredBytes(t *testing.T) {
 	last := e.appendN(5, "cam1")
 	c, _ := dialRaw(t, e.addr, "after=0", 0)
 	for id := uint64(1); id <= last; id++ {
-		f, err := c.next(5 * time.Second)
+		f, err := c.ReadFrame(5 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -35,20 +36,20 @@ func TestStoredBytes(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, _, _, js, _ := eventlog.SplitValue(v)
-		if f.op != opText || !bytes.Equal(f.payload, js) {
-			t.Fatalf("message for id %d:\n got %q\nwant %q", id, f.payload, js)
+		if f.Op != opText || !bytes.Equal(f.Payload, js) {
+			t.Fatalf("message for id %d:\n got %q\nwant %q", id, f.Payload, js)
 		}
 	}
 	// Live, too.
 	last = e.appendN(1, "cam1")
-	f, err := c.next(5 * time.Second)
+	f, err := c.ReadFrame(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v, _ := e.log.Get(last)
 	_, _, _, js, _ := eventlog.SplitValue(v)
-	if !bytes.Equal(f.payload, js) {
-		t.Fatalf("live message:\n got %q\nwant %q", f.payload, js)
+	if !bytes.Equal(f.Payload, js) {
+		t.Fatalf("live message:\n got %q\nwant %q", f.Payload, js)
 	}
 	if !strings.Contains(string(js), `"created_at":"`) {
 		t.Fatalf("stored JSON lacks created_at: %s", js)
@@ -101,7 +102,7 @@ func TestHandover(t *testing.T) {
 						_ = resp
 						return
 					}
-					ms, cl, err := c.readEvents(t, total, 30*time.Second)
+					ms, cl, err := readEvents(t, c, total, 30*time.Second)
 					if cl != nil {
 						err = io.EOF
 					}
@@ -153,15 +154,15 @@ func TestLiveNoGap(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	c, _ := dialRaw(t, e.addr, "", 0)
 	// The first live event: everything from it on must arrive.
-	f, err := c.next(5 * time.Second)
+	f, err := c.ReadFrame(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := parseMsg(t, f.payload).ID
+	first := parseMsg(t, f.Payload).ID
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	last := <-appended
-	ms, _, err := c.readEvents(t, last, 10*time.Second)
+	ms, _, err := readEvents(t, c, last, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestFilters(t *testing.T) {
 		add(kinds[i%2], srcs[(i/2)%3])
 	}
 	queries := []string{"type=face_match", "type=plate_read", "source=cam_b", "type=plate_read&source=cam_c"}
-	clients := map[string]*rawClient{}
+	clients := map[string]*wstest.Conn{}
 	for _, q := range queries {
 		clients[q], _ = dialRaw(t, e.addr, "after=0&"+q, 0)
 	}
@@ -212,7 +213,7 @@ func TestFilters(t *testing.T) {
 	// Read up to each filter's own last id.
 	for _, q := range queries {
 		w := want[q]
-		ms, _, err := clients[q].readEvents(t, w[len(w)-1], 10*time.Second)
+		ms, _, err := readEvents(t, clients[q], w[len(w)-1], 10*time.Second)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -259,7 +260,7 @@ func TestGapAfterRetention(t *testing.T) {
 	want := append(span(101, 129), span(131, last)...)
 
 	c, _ := dialRaw(t, e.addr, "after=10", 0)
-	ms, _, err := c.readEvents(t, last, 10*time.Second)
+	ms, _, err := readEvents(t, c, last, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func TestGapAfterRetention(t *testing.T) {
 
 	// A cursor inside the retained range: no notice, hole skipped.
 	c2, _ := dialRaw(t, e.addr, "after=120", 0)
-	ms, _, err = c2.readEvents(t, last, 10*time.Second)
+	ms, _, err = readEvents(t, c2, last, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,15 +282,15 @@ func TestGapAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	c3, _ := dialRaw(t, e.addr, "after=5", 0)
-	f, err := c3.next(5 * time.Second)
+	f, err := c3.ReadFrame(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := parseMsg(t, f.payload); m.Type != "gap" || m.FirstAvailableID != last+1 {
-		t.Fatalf("got %s, want gap with first_available_id %d", f.payload, last+1)
+	if m := parseMsg(t, f.Payload); m.Type != "gap" || m.FirstAvailableID != last+1 {
+		t.Fatalf("got %s, want gap with first_available_id %d", f.Payload, last+1)
 	}
 	id := e.appendN(1, "cam1")
-	ms, _, err = c3.readEvents(t, id, 5*time.Second)
+	ms, _, err = readEvents(t, c3, id, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,10 +313,10 @@ func TestStalledClient(t *testing.T) {
 	const total = 20000
 	stalled, _ := dialRaw(t, e.addr, "", 4<<10)
 
-	// Three healthy clients (gws clients).
+	// Three healthy clients, read as fast as the data comes.
 	var healthy []*collector
 	for i := 0; i < 3; i++ {
-		healthy = append(healthy, dialGws(t, e.addr, ""))
+		healthy = append(healthy, dialCollector(t, e.addr, ""))
 	}
 	waitFor(t, 5*time.Second, "4 clients", func() bool { return e.hub.Clients() == 4 })
 
@@ -383,10 +384,10 @@ func TestStalledClient(t *testing.T) {
 	// rest of the cut socket's data and its FIN may take a while: the
 	// kernel's zero-window probes backed off during the stall; a client
 	// resumes from the last complete event it has either way.)
-	ms, cl, err := stalled.readEvents(t, total, 3*time.Second)
+	ms, cl, err := readEvents(t, stalled, total, 3*time.Second)
 	t.Logf("stalled client read %d events before the stream ended (close frame: %v, err: %v)", len(ms), cl != nil, err)
 	if cl != nil {
-		code, reason := cl.closeCode()
+		code, reason := cl.CloseCode()
 		t.Logf("close %d %q", code, reason)
 		if code != CloseTooSlow || !strings.HasPrefix(reason, "too slow: resume with after=") {
 			t.Fatalf("close %d %q", code, reason)
@@ -401,7 +402,7 @@ func TestStalledClient(t *testing.T) {
 		t.Fatalf("stalled client got everything; the stall was not exercised")
 	}
 	resumed, _ := dialRaw(t, e.addr, "after="+fmtID(lastID), 0)
-	rest, _, err := resumed.readEvents(t, total, 20*time.Second)
+	rest, _, err := readEvents(t, resumed, total, 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,11 +425,11 @@ func TestTooSlowCloseFrame(t *testing.T) {
 	// write (closeGrace), waiting for us to read.
 	waitFor(t, 20*time.Second, "too slow", func() bool { return e.onlyClient().reason() == reasonTooSlow })
 	t.Logf("write timed out %s after the first append", time.Since(start).Round(time.Millisecond))
-	ms, cl, err := c.readEvents(t, last, 10*time.Second)
+	ms, cl, err := readEvents(t, c, last, 10*time.Second)
 	if err != nil || cl == nil {
 		t.Fatalf("want a close frame; got %d events, err %v", len(ms), err)
 	}
-	code, reason := cl.closeCode()
+	code, reason := cl.CloseCode()
 	checkSeq(t, "before close", ms, span(1, ms[len(ms)-1].ID))
 	want := "too slow: resume with after=" + fmtID(ms[len(ms)-1].ID)
 	if code != CloseTooSlow || reason != want {
@@ -436,7 +437,7 @@ func TestTooSlowCloseFrame(t *testing.T) {
 	}
 	t.Logf("read %d events, then close %d %q", len(ms), code, reason)
 	r, _ := dialRaw(t, e.addr, "after="+fmtID(ms[len(ms)-1].ID), 0)
-	rest, _, err := r.readEvents(t, last, 10*time.Second)
+	rest, _, err := readEvents(t, r, last, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,13 +448,13 @@ func TestTooSlowCloseFrame(t *testing.T) {
 func TestDisabled(t *testing.T) {
 	e := newTestEnv(t, Options{Enabled: false})
 	c, _ := dialRaw(t, e.addr, "", 0)
-	f, err := c.next(5 * time.Second)
+	f, err := c.ReadFrame(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, reason := f.closeCode()
-	if f.op != opClose || code != ClosePolicyViolation {
-		t.Fatalf("got op %d code %d %q, want close 1008", f.op, code, reason)
+	code, reason := f.CloseCode()
+	if f.Op != opClose || code != ClosePolicyViolation {
+		t.Fatalf("got op %d code %d %q, want close 1008", f.Op, code, reason)
 	}
 	t.Logf("close %d %q", code, reason)
 	// With a gws client too.
@@ -484,7 +485,7 @@ func TestManyClients(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			cs[i] = dialGws(t, e.addr, "")
+			cs[i] = dialCollector(t, e.addr, "")
 		}()
 	}
 	wg.Wait()
@@ -509,47 +510,47 @@ func TestClientMessages(t *testing.T) {
 	c, _ := dialRaw(t, e.addr, "", 0)
 	expect := func(op byte, want string) {
 		t.Helper()
-		f, err := c.next(5 * time.Second)
+		f, err := c.ReadFrame(5 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.op != op || string(f.payload) != want {
-			t.Fatalf("got op %d %q, want op %d %q", f.op, f.payload, op, want)
+		if f.Op != op || string(f.Payload) != want {
+			t.Fatalf("got op %d %q, want op %d %q", f.Op, f.Payload, op, want)
 		}
 	}
-	if err := c.send(opText, []byte("ping")); err != nil {
+	if err := c.Send(opText, []byte("ping")); err != nil {
 		t.Fatal(err)
 	}
 	expect(opText, `{"type":"pong","data":"ping"}`)
-	if err := c.send(0x9, []byte("hb-1")); err != nil { // protocol ping
+	if err := c.Send(0x9, []byte("hb-1")); err != nil { // protocol ping
 		t.Fatal(err)
 	}
 	expect(opPong, "hb-1")
-	if err := c.send(opText, []byte(`{"subscribe":"x"}`)); err != nil {
+	if err := c.Send(opText, []byte(`{"subscribe":"x"}`)); err != nil {
 		t.Fatal(err)
 	}
 	expect(opText, `{"type":"error","detail":"unsupported message; send \"ping\""}`)
 	// Still up: events and pings keep flowing.
 	id := e.appendN(1, "cam1")
-	f, err := c.next(5 * time.Second)
-	if err != nil || parseMsg(t, f.payload).ID != id {
-		t.Fatalf("event after error reply: %v %q", err, f.payload)
+	f, err := c.ReadFrame(5 * time.Second)
+	if err != nil || parseMsg(t, f.Payload).ID != id {
+		t.Fatalf("event after error reply: %v %q", err, f.Payload)
 	}
-	if err := c.send(opText, []byte("ping")); err != nil {
+	if err := c.Send(opText, []byte("ping")); err != nil {
 		t.Fatal(err)
 	}
 	expect(opText, `{"type":"pong","data":"ping"}`)
 	// Oversize: gws refuses with 1009.
-	if err := c.send(opText, bytes.Repeat([]byte("x"), 2000)); err != nil {
+	if err := c.Send(opText, bytes.Repeat([]byte("x"), 2000)); err != nil {
 		t.Fatal(err)
 	}
-	f, err = c.next(5 * time.Second)
+	f, err = c.ReadFrame(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, reason := f.closeCode()
+	code, reason := f.CloseCode()
 	if code != 1009 {
-		t.Fatalf("oversize message: op %d code %d %q, want close 1009", f.op, code, reason)
+		t.Fatalf("oversize message: op %d code %d %q, want close 1009", f.Op, code, reason)
 	}
 	waitFor(t, 5*time.Second, "message_too_large disconnect", func() bool {
 		return value(e.hub.m.disconnects.WithLabelValues(reasonTooLarge)) == 1
@@ -588,7 +589,7 @@ func TestMaxClients(t *testing.T) {
 		t.Fatalf("refused = %v", got)
 	}
 	// A slot frees when a client leaves.
-	_ = a.send(opClose, []byte{0x03, 0xe8})
+	_ = a.Send(opClose, []byte{0x03, 0xe8})
 	waitFor(t, 5*time.Second, "slot freed", func() bool { return e.hub.Clients() == 1 })
 	if c, resp := dialRaw(t, e.addr, "", 0); c == nil {
 		t.Fatalf("after a client left: %s", resp.Status)
@@ -628,7 +629,7 @@ func TestBadParams(t *testing.T) {
 // connections are refused.
 func TestShutdown(t *testing.T) {
 	e := newTestEnv(t, Options{Enabled: true})
-	var cs []*rawClient
+	var cs []*wstest.Conn
 	for i := 0; i < 3; i++ {
 		c, _ := dialRaw(t, e.addr, "", 0)
 		cs = append(cs, c)
@@ -641,15 +642,15 @@ func TestShutdown(t *testing.T) {
 		errc <- e.hub.Shutdown(ctx)
 	}()
 	for i, c := range cs {
-		f, err := c.next(5 * time.Second)
+		f, err := c.ReadFrame(5 * time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, reason := f.closeCode()
+		code, reason := f.CloseCode()
 		if code != CloseGoingAway || reason != "server shutting down" {
 			t.Fatalf("client %d: close %d %q", i, code, reason)
 		}
-		_ = c.send(opClose, f.payload[:2]) // echo, as a client does
+		_ = c.Send(opClose, f.Payload[:2]) // echo, as a client does
 	}
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -662,32 +663,21 @@ func TestShutdown(t *testing.T) {
 	}
 }
 
-// collector is a gws client that records what it receives.
+// collector is a client (internal/wstest) whose read loop records the ids
+// it receives.
 type collector struct {
-	conn   *gws.Conn
+	conn   *wstest.Conn
 	mu     sync.Mutex
 	ids    []uint64
 	last   uint64
 	notify chan struct{}
-	pongs  chan []byte
 	closed chan error
 }
 
-func (c *collector) OnOpen(*gws.Conn)               {}
-func (c *collector) OnClose(_ *gws.Conn, err error) { c.closed <- err }
-func (c *collector) OnPing(s *gws.Conn, p []byte)   { _ = s.WritePong(p) }
-func (c *collector) OnPong(_ *gws.Conn, p []byte) {
-	select {
-	case c.pongs <- append([]byte(nil), p...):
-	default:
-	}
-}
-
-func (c *collector) OnMessage(_ *gws.Conn, m *gws.Message) {
-	defer m.Close()
+func (c *collector) onMessage(b []byte) {
 	// Cheap id scan: the stored JSON starts with {"id":N,
 	var id uint64
-	if b := m.Bytes(); bytes.HasPrefix(b, []byte(`{"id":`)) {
+	if bytes.HasPrefix(b, []byte(`{"id":`)) {
 		for _, ch := range b[6:] {
 			if ch < '0' || ch > '9' {
 				break
@@ -705,9 +695,44 @@ func (c *collector) OnMessage(_ *gws.Conn, m *gws.Message) {
 	}
 }
 
-func dialGws(t *testing.T, addr, query string) *collector {
+// dialCollector connects a collector to /stream?query; its read loop runs
+// until the stream ends.
+func dialCollector(t *testing.T, addr, query string) *collector {
 	t.Helper()
-	c := &collector{notify: make(chan struct{}, 1), pongs: make(chan []byte, 4), closed: make(chan error, 1)}
+	conn, _, err := wstest.Dial("ws://"+addr+"/stream?"+query, wstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{conn: conn, notify: make(chan struct{}, 1), closed: make(chan error, 1)}
+	go func() { c.closed <- conn.ReadLoop(c.onMessage) }()
+	t.Cleanup(func() {
+		_ = conn.SendClose(1000, "")
+		conn.Close()
+	})
+	return c
+}
+
+// gwsClient is a client of the gws library, the one the hub is built on:
+// the interoperability checks (TestDisabled, TestGwsPing) use it; every
+// other test uses internal/wstest.
+type gwsClient struct {
+	gws.BuiltinEventHandler // answers pings
+	conn                    *gws.Conn
+	pongs                   chan []byte
+	closed                  chan error
+}
+
+func (c *gwsClient) OnClose(_ *gws.Conn, err error) { c.closed <- err }
+func (c *gwsClient) OnPong(_ *gws.Conn, p []byte) {
+	select {
+	case c.pongs <- append([]byte(nil), p...):
+	default:
+	}
+}
+
+func dialGws(t *testing.T, addr, query string) *gwsClient {
+	t.Helper()
+	c := &gwsClient{pongs: make(chan []byte, 4), closed: make(chan error, 1)}
 	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: "ws://" + addr + "/stream?" + query})
 	if err != nil {
 		t.Fatal(err)
@@ -812,7 +837,7 @@ func TestShutdownDuringReplay(t *testing.T) {
 		e.appendN(1000, "cam1")
 	}
 	c, _ := dialRaw(t, e.addr, "after=0", 16<<10)
-	if _, err := c.next(5 * time.Second); err != nil {
+	if _, err := c.ReadFrame(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	errc := make(chan error, 1)
@@ -821,14 +846,14 @@ func TestShutdownDuringReplay(t *testing.T) {
 		defer cancel()
 		errc <- e.hub.Shutdown(ctx)
 	}()
-	ms, cl, err := c.readEvents(t, 1<<62, 10*time.Second)
+	ms, cl, err := readEvents(t, c, 1<<62, 10*time.Second)
 	if err != nil || cl == nil {
 		t.Fatalf("want close; err %v after %d events", err, len(ms))
 	}
-	if code, _ := cl.closeCode(); code != CloseGoingAway {
+	if code, _ := cl.CloseCode(); code != CloseGoingAway {
 		t.Fatalf("close code %d", code)
 	}
-	_ = c.send(opClose, cl.payload[:2])
+	_ = c.Send(opClose, cl.Payload[:2])
 	if len(ms) > 0 {
 		checkSeq(t, "prefix", ms, span(2, ms[len(ms)-1].ID))
 	}

@@ -5,29 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/securevision/events/internal/testbin"
+	"github.com/securevision/events/internal/wstest"
 )
-
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
@@ -38,7 +22,7 @@ func slogTo(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, n
 // the stream is open) and the other clients keep working.
 func TestConnPanicRecovered(t *testing.T) {
 	var panicUpgrade atomic.Bool
-	logs := &lockedBuffer{}
+	logs := &testbin.LockedBuffer{}
 	e := newTestEnv(t, Options{
 		Enabled: true,
 		Logger:  slogTo(io.MultiWriter(logs, testWriter{t})),
@@ -65,18 +49,18 @@ func TestConnPanicRecovered(t *testing.T) {
 	panics := func() float64 { return value(e.hub.m.panics) }
 
 	bystander, _ := dialRaw(t, e.addr, "", 0)
-	pingPong := func(c *rawClient, who string) {
+	pingPong := func(c *wstest.Conn, who string) {
 		t.Helper()
-		if err := c.send(opText, []byte("ping")); err != nil {
+		if err := c.Send(opText, []byte("ping")); err != nil {
 			t.Fatalf("%s: %v", who, err)
 		}
 		for {
-			f, err := c.next(5 * time.Second)
-			if err == nil && f.op == opText && parseMsg(t, f.payload).ID != 0 {
+			f, err := c.ReadFrame(5 * time.Second)
+			if err == nil && f.Op == opText && parseMsg(t, f.Payload).ID != 0 {
 				continue // an event appended earlier
 			}
-			if err != nil || string(f.payload) != string(pongJSON) {
-				t.Fatalf("%s: ping answered %q, %v", who, f.payload, err)
+			if err != nil || string(f.Payload) != string(pongJSON) {
+				t.Fatalf("%s: ping answered %q, %v", who, f.Payload, err)
 			}
 			return
 		}
@@ -91,7 +75,7 @@ func TestConnPanicRecovered(t *testing.T) {
 	} {
 		c, _ := dialRaw(t, e.addr, "", 0)
 		pingPong(c, tc.goroutine+" victim before")
-		if err := c.send(opText, []byte(tc.send)); err != nil {
+		if err := c.Send(opText, []byte(tc.send)); err != nil {
 			t.Fatal(err)
 		}
 		if code := expectClosed(t, c); code != CloseInternalError {
@@ -106,9 +90,9 @@ func TestConnPanicRecovered(t *testing.T) {
 		// The bystander is untouched: pings and events still flow.
 		pingPong(bystander, "bystander after "+tc.goroutine+" panic")
 		id := e.appendN(1, "cam1")
-		f, err := bystander.next(5 * time.Second)
-		if err != nil || parseMsg(t, f.payload).ID != id {
-			t.Fatalf("bystander after %s panic: event %d: %q, %v", tc.goroutine, id, f.payload, err)
+		f, err := bystander.ReadFrame(5 * time.Second)
+		if err != nil || parseMsg(t, f.Payload).ID != id {
+			t.Fatalf("bystander after %s panic: event %d: %q, %v", tc.goroutine, id, f.Payload, err)
 		}
 		if l := logs.String(); !strings.Contains(l, "goroutine="+tc.goroutine) || !strings.Contains(l, "test: "+tc.goroutine+" panic") ||
 			!strings.Contains(l, "recoverPanic") {
@@ -120,7 +104,7 @@ func TestConnPanicRecovered(t *testing.T) {
 	// connection slot.
 	panicUpgrade.Store(true)
 	c := dialHand(t, e.addr, nil)
-	if _, err := c.next(5 * time.Second); err == nil {
+	if _, err := c.ReadFrame(5 * time.Second); err == nil {
 		t.Fatal("upgrade panic: the connection stayed open")
 	}
 	panicUpgrade.Store(false)
@@ -141,7 +125,7 @@ func TestConnPanicRecovered(t *testing.T) {
 func TestPanicRecoveredUnguarded(t *testing.T) {
 	e := newTestEnv(t, Options{Enabled: true, hooks: &hooks{unguarded: true}})
 	c := dialHand(t, e.addr, nil)
-	if _, err := c.conn.Write(theReproducer); err != nil {
+	if _, err := c.NetConn().Write(theReproducer); err != nil {
 		t.Fatal(err)
 	}
 	if code := expectClosed(t, c); code != CloseInternalError {

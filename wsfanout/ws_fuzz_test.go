@@ -11,9 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/lxzan/gws"
-
 	"github.com/securevision/events/internal/storetest"
+	"github.com/securevision/events/internal/wstest"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -51,20 +50,6 @@ func fuzzHub() (string, error) {
 	return fuzzHubURL, fuzzHubErr
 }
 
-type fuzzClient struct {
-	gws.BuiltinEventHandler
-	msgs   chan []byte
-	closed chan error
-	once   sync.Once
-}
-
-func (c *fuzzClient) OnMessage(_ *gws.Conn, m *gws.Message) {
-	c.msgs <- append([]byte(nil), m.Bytes()...)
-	m.Close()
-}
-
-func (c *fuzzClient) OnClose(_ *gws.Conn, err error) { c.once.Do(func() { c.closed <- err }) }
-
 // FuzzClientMessage sends one arbitrary client message (text, binary or
 // ping) and checks the answer: "ping" → pong JSON; any other data message
 // within the inbound cap → the error JSON with the stream left open;
@@ -86,69 +71,71 @@ func FuzzClientMessage(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var opcode gws.Opcode
+		var opcode byte
 		switch op % 3 {
 		case 0:
-			opcode = gws.OpcodeText
+			opcode = wstest.OpText
 		case 1:
-			opcode = gws.OpcodeBinary
+			opcode = wstest.OpBinary
 		default:
-			opcode = gws.OpcodePing
+			opcode = wstest.OpPing
 			if len(payload) > 125 {
 				payload = payload[:125] // control frames carry at most 125 bytes
 			}
 		}
-		c := &fuzzClient{msgs: make(chan []byte, 16), closed: make(chan error, 1)}
-		conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: url, HandshakeTimeout: 5 * time.Second})
+		conn, _, err := wstest.Dial(url, wstest.Options{Timeout: 5 * time.Second})
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
-		defer conn.NetConn().Close()
-		go conn.ReadLoop()
-		if err := conn.WriteMessage(opcode, payload); err != nil {
+		defer conn.Close()
+		if err := conn.Send(opcode, payload); err != nil {
 			t.Fatalf("write: %v", err)
 		}
 		wantClose := uint16(0)
 		switch {
-		case opcode != gws.OpcodePing && len(payload) > wsfanout.DefaultMaxMessageBytes:
+		case opcode != wstest.OpPing && len(payload) > wsfanout.DefaultMaxMessageBytes:
 			wantClose = 1009
-		case opcode == gws.OpcodeText && !utf8.Valid(payload):
+		case opcode == wstest.OpText && !utf8.Valid(payload):
 			wantClose = 1007
 		}
-		timeout := time.After(5 * time.Second)
-		if opcode != gws.OpcodePing {
-			select {
-			case m := <-c.msgs:
+		// ReadMessage skips pongs: the answer to a protocol ping.
+		deadline := time.Now().Add(5 * time.Second)
+		if opcode != wstest.OpPing {
+			m, err := conn.ReadMessage(time.Until(deadline))
+			var ce *wstest.CloseError
+			switch {
+			case err == nil:
 				want := `{"type":"error","detail":"unsupported message; send \"ping\""}`
-				if opcode == gws.OpcodeText && string(payload) == "ping" {
+				if opcode == wstest.OpText && string(payload) == "ping" {
 					want = `{"type":"pong","data":"ping"}`
 				}
 				if wantClose != 0 || string(m) != want {
 					t.Fatalf("op %d %q: got %s (want close %d)", opcode, payload, m, wantClose)
 				}
-			case err := <-c.closed:
-				var ce *gws.CloseError
-				if wantClose == 0 || !errors.As(err, &ce) || ce.Code != wantClose {
+			case errors.As(err, &ce):
+				if wantClose == 0 || ce.Code != wantClose {
 					t.Fatalf("op %d %q (len %d): closed with %v, want close %d", opcode, payload, len(payload), err, wantClose)
 				}
 				return
-			case <-timeout:
-				t.Fatalf("op %d %q: no answer", opcode, payload)
+			default:
+				t.Fatalf("op %d %q: no answer: %v", opcode, payload, err)
 			}
 		}
 		// The stream is still usable.
-		if err := conn.WriteString("ping"); err != nil {
+		if err := conn.SendText([]byte("ping")); err != nil {
 			t.Fatalf("write ping: %v", err)
 		}
-		select {
-		case m := <-c.msgs:
+		m, err := conn.ReadMessage(time.Until(deadline))
+		var ce *wstest.CloseError
+		switch {
+		case err == nil:
 			if string(m) != `{"type":"pong","data":"ping"}` {
 				t.Fatalf("after op %d %q: ping answered %s", opcode, payload, m)
 			}
-		case err := <-c.closed:
+		case errors.As(err, &ce):
 			t.Fatalf("after op %d %q: stream closed: %v", opcode, payload, err)
-		case <-timeout:
-			t.Fatalf("after op %d %q: ping not answered", opcode, payload)
+		default:
+			t.Fatalf("after op %d %q: ping not answered: %v", opcode, payload, err)
 		}
 	})
 }

@@ -49,10 +49,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lxzan/gws"
-
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/wstest"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -317,7 +316,7 @@ func (c *child) stats(gc bool) (stats, error) {
 // receiver is one client connection recording latencies (its own read
 // goroutine is the only writer of lat until the run ends).
 type receiver struct {
-	conn   *gws.Conn
+	conn   *wstest.Conn
 	lat    []int64 // ns
 	n      atomic.Int64
 	lastID atomic.Uint64
@@ -325,13 +324,9 @@ type receiver struct {
 	closed chan struct{}
 }
 
-func (r *receiver) OnOpen(*gws.Conn)             {}
-func (r *receiver) OnClose(*gws.Conn, error)     { close(r.closed) }
-func (r *receiver) OnPing(s *gws.Conn, p []byte) { _ = s.WritePong(p) }
-func (r *receiver) OnPong(*gws.Conn, []byte)     {}
-func (r *receiver) OnMessage(_ *gws.Conn, m *gws.Message) {
+// onMessage is called by the connection's read loop (which answers pings).
+func (r *receiver) onMessage(b []byte) {
 	now := time.Now().UnixNano()
-	b := m.Bytes()
 	id := scanInt(b, `{"id":`)
 	if id > 0 {
 		if prev := r.lastID.Load(); prev != 0 && uint64(id) != prev+1 {
@@ -343,7 +338,6 @@ func (r *receiver) OnMessage(_ *gws.Conn, m *gws.Message) {
 		r.lat = append(r.lat, now-t)
 	}
 	r.n.Add(1)
-	m.Close()
 }
 
 // scanInt returns the integer following key in b, 0 if absent.
@@ -377,10 +371,10 @@ func connect(addr, query string, n, parallel int) ([]*receiver, error) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			r := &receiver{closed: make(chan struct{})}
-			var conn *gws.Conn
+			var conn *wstest.Conn
 			var err error
 			for try := 0; try < 5; try++ {
-				conn, _, err = gws.NewClient(r, &gws.ClientOption{Addr: "ws://" + addr + "/stream?" + query, ReadBufferSize: 4096})
+				conn, _, err = wstest.Dial("ws://"+addr+"/stream?"+query, wstest.Options{BufferSize: 4096})
 				if err == nil {
 					break
 				}
@@ -394,7 +388,11 @@ func connect(addr, query string, n, parallel int) ([]*receiver, error) {
 			}
 			r.conn = conn
 			rs[i] = r
-			go conn.ReadLoop()
+			go func() {
+				_ = conn.ReadLoop(r.onMessage)
+				conn.Close()
+				close(r.closed)
+			}()
 		}()
 	}
 	wg.Wait()
@@ -533,7 +531,7 @@ func fanout(args []string) error {
 		(s2.CPU-s1.CPU)/float64(got)*1e6, (cpu1-cpu0)/float64(got)*1e6, s2.CPU-s1.CPU, cpu1-cpu0)
 	fmt.Fprintf(text, "server RSS after the run: %d KiB; goroutines %d\n", s2.RSSKiB, s2.Goroutines)
 	for _, r := range append(rs, warm...) {
-		_ = r.conn.WriteClose(1000, nil)
+		_ = r.conn.SendClose(1000, "")
 	}
 	if *jsonOut {
 		return json.NewEncoder(os.Stdout).Encode(bench.WSFanoutResult{
@@ -608,7 +606,7 @@ func replay(args []string) error {
 			round+1, r.n.Load(), el.Round(time.Millisecond), float64(r.n.Load())/el.Seconds(), r.bad.Load())
 		res.Rounds = append(res.Rounds, bench.WSReplayRound{Events: r.n.Load(), Seconds: el.Seconds(),
 			EventsPerSec: float64(r.n.Load()) / el.Seconds(), OutOfOrder: r.bad.Load()})
-		_ = r.conn.WriteClose(1000, nil)
+		_ = r.conn.SendClose(1000, "")
 	}
 	if *jsonOut {
 		return json.NewEncoder(os.Stdout).Encode(res)

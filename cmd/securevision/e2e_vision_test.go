@@ -9,11 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
+	"github.com/securevision/events/internal/wstest"
 )
 
 const megamind = "/usr/share/doc/opencv-doc/examples/data/Megamind.avi"
@@ -26,13 +25,11 @@ func TestVideoSourceEndToEnd(t *testing.T) {
 	}
 	s := startServer(t, "SECUREVISION__INGEST__SOURCES=camera_front_door="+megamind, "SECUREVISION__INGEST__COOLDOWN=2s")
 	// A live stream client connected from the start (after=0 replays too).
-	col := &wsCollector{msgs: make(chan []byte, 1024)}
-	conn, _, err := gws.NewClient(col, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(s.base, "http") + "/stream?after=0"})
+	conn, _, err := wstest.Dial(s.base+"/stream?after=0", wstest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go conn.ReadLoop()
-	defer conn.WriteClose(1000, nil)
+	defer conn.Close()
 
 	var evs []struct {
 		ID      uint64         `json:"id"`
@@ -74,13 +71,12 @@ func TestVideoSourceEndToEnd(t *testing.T) {
 	}
 	want := fmt.Sprintf(`"id":%d,`, ev.ID)
 	for {
-		select {
-		case m := <-col.msgs:
-			if bytes.Contains(m, []byte(want)) {
-				return
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("event %d never arrived on /stream", ev.ID)
+		m, err := conn.ReadMessage(10 * time.Second)
+		if err != nil {
+			t.Fatalf("event %d never arrived on /stream: %v", ev.ID, err)
+		}
+		if bytes.Contains(m, []byte(want)) {
+			return
 		}
 	}
 }

@@ -14,9 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lxzan/gws"
-
 	"github.com/securevision/events/internal/vocab"
+	"github.com/securevision/events/internal/wstest"
 )
 
 // The round-trip property: any valid event, with every string field at
@@ -200,20 +199,17 @@ func (s *roundTripServer) checkRoundTrip(t *testing.T, evs []map[string]any) (fi
 		}
 	}
 	// WebSocket replay from the cursor.
-	col := &wsCollector{msgs: make(chan []byte, len(evs)+1)}
-	conn, _, err := gws.NewClient(col, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(s.base, "http") + fmt.Sprintf("/stream?after=%d", first-1)})
+	conn, _, err := wstest.Dial(s.base+fmt.Sprintf("/stream?after=%d", first-1), wstest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go conn.ReadLoop()
-	defer conn.WriteClose(1000, nil)
+	defer conn.Close()
 	for range evs {
-		select {
-		case m := <-col.msgs:
-			same("WebSocket replay", idOf(t, m), m)
-		case <-time.After(10 * time.Second):
-			t.Fatal("WebSocket replay stalled")
+		m, err := conn.ReadMessage(10 * time.Second)
+		if err != nil {
+			t.Fatalf("WebSocket replay stalled: %v", err)
 		}
+		same("WebSocket replay", idOf(t, m), m)
 	}
 	// export --server follows the next links.
 	var out bytes.Buffer
@@ -225,17 +221,6 @@ func (s *roundTripServer) checkRoundTrip(t *testing.T, evs []map[string]any) (fi
 		same("export --server", idOf(t, line), line)
 	}
 	return first, stored
-}
-
-// wsCollector is a gws client handler that queues each message.
-type wsCollector struct {
-	gws.BuiltinEventHandler
-	msgs chan []byte
-}
-
-func (c *wsCollector) OnMessage(_ *gws.Conn, m *gws.Message) {
-	c.msgs <- bytes.Clone(m.Bytes())
-	m.Close()
 }
 
 func idOf(t *testing.T, js []byte) uint64 {

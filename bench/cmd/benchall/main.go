@@ -18,12 +18,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -32,6 +30,7 @@ import (
 	"time"
 
 	"github.com/securevision/events/bench"
+	"github.com/securevision/events/internal/testbin"
 )
 
 type config struct {
@@ -133,9 +132,9 @@ func run(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	mod, err := moduleRoot(ctx)
+	mod, err := testbin.ModuleRoot()
 	if err != nil {
-		fmt.Fprintf(stderr, "benchall: %v\n", err)
+		fmt.Fprintf(stderr, "benchall: %v (run benchall inside the module: go run ./bench/cmd/benchall)\n", err)
 		return 1
 	}
 	c.moduleDir = mod
@@ -242,18 +241,6 @@ func serverMode(m string) string {
 		return "in-process (httpd.New + http.Server in the benchall process)"
 	}
 	return "the real `securevision serve` binary in its own process"
-}
-
-func moduleRoot(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run benchall inside the module (go run ./bench/cmd/benchall)")
-	}
-	return filepath.Dir(mod), nil
 }
 
 func humanCount(n int) string {

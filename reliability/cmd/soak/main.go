@@ -41,10 +41,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/securevision/events/internal/wstest"
 	"github.com/securevision/events/reliability"
 )
 
@@ -135,7 +135,7 @@ func main() {
 		}
 	}()
 	fmt.Printf("soak: %s against pid %d (%s): %d events/s, %d queries/s, %d+4 ws clients (%d%% slow)\n",
-		*duration, srv.PID(), srv.Base, *eps, *qps, *nws, *slowPct)
+		*duration, srv.PID(), srv.URL, *eps, *qps, *nws, *slowPct)
 
 	ctx, cancel := context.WithTimeout(context.Background(), *duration)
 	defer cancel()
@@ -164,7 +164,7 @@ func main() {
 	// WebSocket clients connect first: they follow live from their start.
 	var wsClients []*wsClient
 	for i := 0; i < *nws+4; i++ {
-		c := &wsClient{base: srv.Base, slow: i < *nws && i%100 < *slowPct, msgs: &wsMsgs}
+		c := &wsClient{base: srv.URL, slow: i < *nws && i%100 < *slowPct, msgs: &wsMsgs}
 		if i < *nws {
 			c.source = fmt.Sprintf("cam-%d", i%*sources)
 		}
@@ -202,7 +202,7 @@ func main() {
 					body.WriteByte('\n')
 				}
 				start := time.Now()
-				code, res, raw, err := reliability.Ingest(context.Background(), client, srv.Base, "", body.Bytes(), true)
+				code, res, raw, err := reliability.Ingest(context.Background(), client, srv.URL, "", body.Bytes(), true)
 				ingestLat.add(time.Since(start))
 				if err != nil || code != 200 {
 					fail("ingest", fmt.Sprintf("%d %s %v", code, raw, err))
@@ -259,7 +259,7 @@ func main() {
 					path = "/health"
 				}
 				start := time.Now()
-				r, err := client.Get(srv.Base + path)
+				r, err := client.Get(srv.URL + path)
 				if err != nil {
 					fail("query", err)
 					continue
@@ -287,7 +287,7 @@ sampling:
 		case <-ctx.Done():
 			break sampling
 		case now := <-tick.C:
-			m, err := scrape(client, srv.Base)
+			m, err := scrape(client, srv.URL)
 			if err != nil {
 				fail("metrics", err)
 			}
@@ -611,14 +611,13 @@ func fatal(err error) {
 // wsClient follows /stream (one source, or everything), records the ids
 // it receives and resumes with after=<last id> when closed as too slow.
 type wsClient struct {
-	gws.BuiltinEventHandler
 	base, source string
 	slow         bool
 	msgs         *atomic.Int64
 
 	mu      sync.Mutex
 	ids     []uint64
-	conn    *gws.Conn
+	conn    *wstest.Conn
 	closing bool
 	errMsg  string
 	resumes int
@@ -632,28 +631,30 @@ func (c *wsClient) connect(after uint64, hasAfter bool) error {
 	if hasAfter {
 		q += "after=" + strconv.FormatUint(after, 10)
 	}
-	addr := "ws" + strings.TrimPrefix(c.base, "http") + "/stream" + q
-	conn, _, err := gws.NewClient(c, &gws.ClientOption{Addr: addr, HandshakeTimeout: 10 * time.Second, ReadMaxPayloadSize: 1 << 20})
+	conn, _, err := wstest.Dial(c.base+"/stream"+q, wstest.Options{Timeout: 10 * time.Second, MaxFrame: 1 << 20})
 	if err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.conn = conn
 	c.mu.Unlock()
-	go conn.ReadLoop()
+	go func() {
+		err := conn.ReadLoop(c.onMessage)
+		conn.Close()
+		c.onClose(err)
+	}()
 	return nil
 }
 
-func (c *wsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
-	defer m.Close()
+func (c *wsClient) onMessage(m []byte) {
 	var s struct {
 		ID   uint64 `json:"id"`
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(m.Bytes(), &s); err != nil || s.ID == 0 {
+	if err := json.Unmarshal(m, &s); err != nil || s.ID == 0 {
 		c.mu.Lock()
 		if c.errMsg == "" {
-			c.errMsg = fmt.Sprintf("unexpected message %q", m.Bytes())
+			c.errMsg = fmt.Sprintf("unexpected message %q", m)
 		}
 		c.mu.Unlock()
 		return
@@ -667,7 +668,9 @@ func (c *wsClient) OnMessage(_ *gws.Conn, m *gws.Message) {
 	}
 }
 
-func (c *wsClient) OnClose(_ *gws.Conn, err error) {
+// onClose runs when the stream has ended: by the server's close frame
+// (a *wstest.CloseError) or a read error.
+func (c *wsClient) onClose(err error) {
 	c.mu.Lock()
 	closing := c.closing
 	var last uint64
@@ -678,19 +681,17 @@ func (c *wsClient) OnClose(_ *gws.Conn, err error) {
 	if closing {
 		return
 	}
-	var ce *gws.CloseError
+	var ce *wstest.CloseError
 	if errors.As(err, &ce) && ce.Code == 4000 {
 		// Too slow: resume where we are, as a real client would.
 		c.mu.Lock()
 		c.resumes++
 		c.mu.Unlock()
-		go func() {
-			if err := c.connect(last, true); err != nil {
-				c.mu.Lock()
-				c.errMsg = "resume: " + err.Error()
-				c.mu.Unlock()
-			}
-		}()
+		if err := c.connect(last, true); err != nil {
+			c.mu.Lock()
+			c.errMsg = "resume: " + err.Error()
+			c.mu.Unlock()
+		}
 		return
 	}
 	c.mu.Lock()
@@ -736,8 +737,8 @@ func (c *wsClient) close() {
 	conn := c.conn
 	c.mu.Unlock()
 	if conn != nil {
-		conn.WriteClose(1000, nil)
-		conn.NetConn().Close()
+		_ = conn.SendClose(1000, "")
+		conn.Close()
 	}
 }
 
