@@ -1,6 +1,7 @@
 package httpd
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
@@ -63,7 +64,10 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	if storeErr != nil {
 		status = http.StatusServiceUnavailable
 		b = append(b, `,"error":`...)
-		b = strconv.AppendQuote(b, storeErr.Error())
+		// JSON's string escaping, not Go's (strconv.AppendQuote writes
+		// \x.. and \a, which are not JSON).
+		msg, _ := json.Marshal(storeErr.Error())
+		b = append(b, msg...)
 	}
 	b = append(b, '}')
 	httpx.WriteRaw(w, status, b)
