@@ -32,7 +32,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +46,7 @@ import (
 	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/nilcheck"
 	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
@@ -124,25 +124,13 @@ type Options struct {
 
 // Validate checks the options.
 func (o *Options) Validate() error {
-	if isNil(o.Log) || isNil(o.View) || isNil(o.Ingest) {
+	if nilcheck.IsNil(o.Log) || nilcheck.IsNil(o.View) || nilcheck.IsNil(o.Ingest) {
 		return fmt.Errorf("httpd: Log, View and Ingest are required")
 	}
 	if o.RateLimitPerMinute < 0 {
 		return fmt.Errorf("httpd: RateLimitPerMinute must be >= 0")
 	}
 	return nil
-}
-
-// isNil reports whether v is nil or holds a nil pointer, such as the nil
-// *projections.View of a read-only core: Validate refuses it as it did
-// when the options were concrete pointers, rather than let a request
-// panic.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // Server is the HTTP API.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/nilcheck"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -40,21 +40,10 @@ type Options struct {
 
 // Validate reports missing required options.
 func (o Options) Validate() error {
-	if isNil(o.Log) {
+	if nilcheck.IsNil(o.Log) {
 		return errors.New("ingest: Options.Log is required")
 	}
 	return nil
-}
-
-// isNil reports whether v is nil or holds a nil pointer, such as a nil
-// *eventlog.Log: Validate refuses it as it did when Options.Log was a
-// *eventlog.Log, rather than let the first append panic.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 // Service is the one append path (it implements Sink).

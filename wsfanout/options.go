@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/nilcheck"
 )
 
 // Defaults for Options.
@@ -95,7 +95,7 @@ type hooks struct {
 // Validate reports invalid options (after defaults are applied).
 func (o Options) Validate() error {
 	var errs []error
-	if isNil(o.Log) {
+	if nilcheck.IsNil(o.Log) {
 		errs = append(errs, errors.New("wsfanout: Options.Log is required"))
 	}
 	if o.MaxClients < 0 || o.QueueLen < 0 || o.MaxMessageBytes < 0 || o.SendBuffer < 0 {
@@ -106,17 +106,6 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("wsfanout: negative timeout in options (WriteTimeout %s, StallTimeout %s)", o.WriteTimeout, o.StallTimeout))
 	}
 	return errors.Join(errs...)
-}
-
-// isNil reports whether v is nil or holds a nil pointer, such as a nil
-// *eventlog.Log: Validate refuses it as it did when Options.Log was a
-// *eventlog.Log, rather than let the first stream panic.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	rv := reflect.ValueOf(v)
-	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
 
 func (o *Options) setDefaults() {
