@@ -125,6 +125,9 @@ func exportStore(dbURL string, after uint64, w io.Writer) (int, error) {
 	}
 	defer c.Close()
 	l := c.Log()
+	if after >= l.LastID() {
+		return 0, nil // nothing after it (and after+1 would wrap at the top)
+	}
 	it, err := l.NewLogIter(after+1, l.LastID())
 	if err != nil {
 		return 0, err

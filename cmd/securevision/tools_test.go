@@ -161,3 +161,25 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestExportStoreAfterTheEnd: --after at or past the last id exports
+// nothing (after+1 wrapped to 0 at the largest id and exported everything).
+func TestExportStoreAfterTheEnd(t *testing.T) {
+	dir := t.TempDir()
+	st := storetest.Open(t, storetest.Options{Dir: dir})
+	st.Append(t, storetest.Plate("cam", 1704067200000, "ABC1234"), storetest.Plate("cam", 1704067200001, "ABC1235"))
+	if err := st.Log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, after := range []uint64{2, 3, 1<<64 - 1} {
+		var out bytes.Buffer
+		n, err := exportStore(dir, after, &out)
+		if err != nil || n != 0 || out.Len() != 0 {
+			t.Errorf("export --after %d: %d events, %v", after, n, err)
+		}
+	}
+	var out bytes.Buffer
+	if n, err := exportStore(dir, 1, &out); err != nil || n != 1 {
+		t.Errorf("export --after 1: %d events, %v", n, err)
+	}
+}

@@ -229,8 +229,8 @@ func validateRegion(r string) error {
 	if !utf8.ValidString(r) {
 		return fmt.Errorf("region %q is not valid UTF-8", r)
 	}
-	if len(r) > vocab.MaxRegionLen {
-		return fmt.Errorf("region %.20q… longer than %d bytes", r, vocab.MaxRegionLen)
+	if utf8.RuneCountInString(r) > vocab.MaxRegionLen {
+		return fmt.Errorf("region %.20q… longer than %d characters", r, vocab.MaxRegionLen)
 	}
 	for _, c := range r {
 		if !unicode.IsPrint(c) {

@@ -71,6 +71,10 @@ func TestParseRegions(t *testing.T) {
 	if o.region("camera_driveway") != "US-CA" || o.region("other") != "EU-DE" {
 		t.Fatal("region lookup")
 	}
+	// The limit counts characters, as ingest's validation does.
+	if got, err := ParseRegions("a=" + strings.Repeat("東", vocab.MaxRegionLen)); err != nil || len(got["a"]) != 3*vocab.MaxRegionLen {
+		t.Fatalf("a region of %d three-byte characters: %v", vocab.MaxRegionLen, err)
+	}
 	for _, bad := range []string{"a", "a=", "a=1;a=2", "a=" + strings.Repeat("x", vocab.MaxRegionLen+1), "a=\x00"} {
 		if _, err := ParseRegions(bad); err == nil {
 			t.Errorf("ParseRegions(%q) succeeded", bad)
