@@ -139,11 +139,24 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		c.requestClose(CloseGoingAway, "server shutting down", reasonShutdown)
 	}
 	done := make(chan struct{})
-	go func() { h.wg.Wait(); close(done) }()
+	go func() {
+		h.wg.Wait()
+		// A connection still upgrading when closing began was not in
+		// conns: it registers, sees closing and closes itself. Its slot
+		// is part of Clients, so wait for it too: once Shutdown returns,
+		// no connection holds a slot. Upgrades in flight are few and
+		// short, so polling costs nothing.
+		for h.active.Load() > 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		close(done)
+	}()
 	select {
 	case <-done:
-		h.logger.Info("stream clients closed", "clients", len(cs))
-		return nil
+		if ctx.Err() == nil {
+			h.logger.Info("stream clients closed", "clients", len(cs))
+			return nil
+		}
 	case <-ctx.Done():
 	}
 	h.mu.Lock()
