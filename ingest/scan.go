@@ -17,7 +17,7 @@ import (
 //     the item limit was checked. The scanner keeps no per-value state: it
 //     finds the byte span of each item and counts the item's values, and
 //     the decoder then parses one item at a time. Peak memory is the body,
-//     the spans (16 bytes per item) and one item's tree.
+//     the spans (three ints per item) and one item's tree.
 //   - Strictness. fastjson accepts numbers with leading zeros and raw
 //     control characters in strings; Python's json module, which the
 //     original service parsed with, refuses them, and so do we (422).
