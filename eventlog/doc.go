@@ -73,6 +73,10 @@
 //	                              (see projections/doc.go), written in the same
 //	                              batch as their records
 //	'Z' ...                    -> per-block summaries owned by projections
+//	'C' name                   -> state of the log's readers, the
+//	                              integrations, each under its own name
+//	                              prefix ("Cmqtt/…", "Cwh/…"): cursors and
+//	                              subscriptions, written with Update
 //
 // The record header (hdr) is, in format version 2:
 //

@@ -60,6 +60,17 @@ func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
 	b = append(b, `,"last_id":`...)
 	b = strconv.AppendUint(b, st.Last, 10)
 	b = append(b, '}')
+	for _, sec := range s.opts.Health {
+		v, err := json.Marshal(sec.Value())
+		if err != nil {
+			s.logger.Error("health section", "name", sec.Name, "err", err)
+			v = []byte("null")
+		}
+		b = append(b, ',', '"')
+		b = append(b, sec.Name...)
+		b = append(b, '"', ':')
+		b = append(b, v...)
+	}
 	status := http.StatusOK
 	if storeErr != nil {
 		status = http.StatusServiceUnavailable

@@ -114,12 +114,33 @@ type Options struct {
 	// error that wraps eventlog.ErrBackupRunning answers 409; any other
 	// answers 503 with a generic detail (the error is logged).
 	Backup func(ctx context.Context) (any, error)
+	// Routes are more routes, served behind the same middleware as the
+	// built-in ones (auth unless publicRoutes lists the path): the
+	// integrations' and identities' APIs, which live in their own
+	// packages. Each must be documented (apidocs) like every route.
+	Routes []Route
+	// Health adds sections to GET /health, in this order, each as
+	// "name": <the JSON of Value()> (for example mqtt and cluster).
+	Health []HealthSection
 	// Gatherer backs /metrics; nil uses the default gatherer.
 	Gatherer   prometheus.Gatherer
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 	// Now is the clock for /health and retention; nil is time.Now.
 	Now func() time.Time
+}
+
+// Route is one more route: Path in httprouter syntax.
+type Route struct {
+	Method, Path string
+	Handler      http.HandlerFunc
+}
+
+// HealthSection is one more member of the /health object. Value must be
+// cheap (it runs on every probe) and must not block.
+type HealthSection struct {
+	Name  string
+	Value func() any
 }
 
 // Validate checks the options.
@@ -179,7 +200,7 @@ func New(opts Options) (*Server, error) {
 	if len(opts.CORSOrigins) > 0 {
 		s.cors = cors.New(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
-			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
 			AllowedHeaders: []string{"Authorization", "Content-Type"},
 			ExposedHeaders: []string{"X-Next-Cursor", "Link", "Retry-After"},
 			MaxAge:         600,
@@ -250,6 +271,9 @@ func (s *Server) routes() {
 	}
 	if s.opts.Backup != nil {
 		s.handle(http.MethodPost, "/backup", s.backup)
+	}
+	for _, rt := range s.opts.Routes {
+		s.handle(rt.Method, rt.Path, rt.Handler)
 	}
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
 }

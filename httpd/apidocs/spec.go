@@ -398,7 +398,7 @@ func componentSchemas() ordered[*schema] {
 		prop("detail", str("What went wrong.")))
 	streamErr.AdditionalProperties = true
 
-	return ordered[*schema]{
+	out := ordered[*schema]{
 		{"Event", event},
 		{"EventType", eventType},
 		{"FaceMatchPayload", face},
@@ -417,7 +417,20 @@ func componentSchemas() ordered[*schema] {
 		{"ValidationError", validationError},
 		{"HTTPValidationError", httpValidationError},
 	}
+	for _, f := range moreSchemas {
+		out = append(out, f()...)
+	}
+	return out
 }
+
+// moreSchemas and moreEndpoints hold the schemas and routes of the API's
+// feature areas (webhooks, identities, ...), each in its own spec_*.go
+// file that appends to them from init; init runs in file name order, so
+// the document's order is fixed.
+var (
+	moreSchemas   []func() ordered[*schema]
+	moreEndpoints []func() []endpoint
+)
 
 // ---- examples ----
 
@@ -732,6 +745,9 @@ func endpoints() []endpoint {
 				unauthorized(),
 			},
 		}},
+	}
+	for _, f := range moreEndpoints {
+		eps = append(eps, f()...)
 	}
 	for _, e := range eps {
 		// The server's origin and body type check covers every route, so
