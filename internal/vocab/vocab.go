@@ -156,3 +156,11 @@ type FieldError struct {
 func QueryError(name, typ, msg string) FieldError {
 	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
 }
+
+// IsDetection reports whether code is a detection type (face_match,
+// plate_read): what a camera produced, as opposed to an operator's action
+// recorded in the log. Without a type filter, GET /events and /stream
+// return detections only, and only detections expire by retention.
+func IsDetection(code uint8) bool {
+	return code == FaceMatchCode || code == PlateReadCode
+}
