@@ -20,10 +20,10 @@ const securityName = "HTTPBearer"
 // vocab, as the server does; TestSpecLimitsAreVocabs fails if a limit in
 // the schemas is not one of vocab's.
 
-// typeEnum lists the event type names for an enum.
-func typeEnum() []any {
+// typeEnum lists type names for an enum.
+func typeEnum(names []string) []any {
 	var e []any
-	for _, n := range vocab.TypeNames() {
+	for _, n := range names {
 		e = append(e, n)
 	}
 	return e
@@ -209,7 +209,7 @@ func unit(min, max float64, desc string) *schema {
 
 func componentSchemas() ordered[*schema] {
 	eventType := &schema{
-		Type: "string", Title: "EventType", Enum: typeEnum(),
+		Type: "string", Title: "EventType", Enum: typeEnum(vocab.DetectionTypeNames()),
 		Description: "Kind of detection; selects the payload schema.",
 	}
 	bbox := &schema{
@@ -561,7 +561,8 @@ func endpoints() []endpoint {
 	}
 	limit := &schema{Type: "integer", Default: vocab.DefaultQueryLimit, Minimum: 1, Maximum: vocab.MaxQueryLimit}
 	sourceSchema := &schema{Type: "string", MinLength: 1, MaxLength: vocab.MaxSourceLen}
-	typeSchema := &schema{Type: "string", Enum: typeEnum()}
+	typeSchema := &schema{Type: "string", Enum: typeEnum(vocab.TypeNames()),
+		Description: "Without it, only detections (face_match, plate_read); the other types are operators' actions."}
 
 	streamMessage := &schema{
 		OneOf: []*schema{ref("Event"), ref("StreamPong"), ref("StreamGap"), ref("StreamError")},

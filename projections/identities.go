@@ -1,0 +1,353 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
+)
+
+// Identities: corrections, and the plate and person histories (see doc.go,
+// "Identities"). The writer goroutine (Index, Finish, Update functions)
+// owns eff; readers see corrections through ids.mu, which Committed
+// updates only after the batch is durable.
+
+// correctionEffect is what a correction makes of its detection.
+type correctionEffect struct {
+	person, plate string
+	falsePositive bool
+}
+
+// correctionPayload is the payload of a correction event.
+type correctionPayload struct {
+	EventID       uint64  `json:"event_id"`
+	PersonName    *string `json:"person_name,omitempty"`
+	PlateText     *string `json:"plate_text,omitempty"`
+	FalsePositive bool    `json:"false_positive,omitempty"`
+	Note          *string `json:"note,omitempty"`
+}
+
+func (p *correctionPayload) effect() correctionEffect {
+	var e correctionEffect
+	switch {
+	case p.PersonName != nil:
+		e.person = *p.PersonName
+	case p.PlateText != nil:
+		e.plate = *p.PlateText
+	default:
+		e.falsePositive = true
+	}
+	return e
+}
+
+// identities is the View's identity state.
+type identities struct {
+	// eff is each corrected detection's newest correction, as the writer
+	// has applied it (writer goroutine only).
+	eff    map[uint64]correctionEffect
+	keyBuf []byte
+	// hist are the batch's history entries, written sorted by Finish:
+	// key and value bytes in histBuf, offsets in hist.
+	hist    []histEntry
+	histBuf []byte
+
+	mu struct {
+		sync.RWMutex
+		// member is each corrected detection's "correction" member, as
+		// reads carry it: {"id":…,"created_at":…,<fields>}.
+		member map[uint64][]byte
+	}
+}
+
+type histEntry struct{ k0, v0, end int }
+
+func newIdentities() *identities {
+	ids := &identities{eff: map[uint64]correctionEffect{}}
+	ids.mu.member = map[uint64][]byte{}
+	return ids
+}
+
+func correctionKey(target, id uint64) []byte {
+	k := make([]byte, 0, 18)
+	k = append(k, eventlog.FamIndex, 'c')
+	k = binary.BigEndian.AppendUint64(k, target)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// appendHistoryKey appends the key of a history entry: fam is 'h' (plate
+// reads, by normalised plate) or 'n' (face matches, by person name).
+func appendHistoryKey(k []byte, fam byte, name string, id uint64) []byte {
+	k = append(k, eventlog.FamIndex, fam)
+	k = append(k, name...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, id)
+}
+
+// historyValue is a history entry's value: ts_ms and the camera.
+func historyValue(ts int64, src string) []byte {
+	v := make([]byte, 8, 8+len(src))
+	binary.BigEndian.PutUint64(v, uint64(ts))
+	return append(v, src...)
+}
+
+// loadCorrections fills both views of the corrections from the 'I' 'c'
+// family: per detection, the entry with the largest correction id is the
+// newest.
+func (v *View) loadCorrections(l eventlog.Store) (int, error) {
+	it, err := l.NewIter([]byte{eventlog.FamIndex, 'c'}, []byte{eventlog.FamIndex, 'c' + 1})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	n := 0
+	v.ids.mu.Lock()
+	defer v.ids.mu.Unlock()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if len(k) != 18 {
+			return n, fmt.Errorf("projections: correction key %x: %w", k, eventlog.ErrCorrupt)
+		}
+		target := binary.BigEndian.Uint64(k[2:10])
+		var p correctionPayload
+		if err := json.Unmarshal(it.Value(), &p); err != nil {
+			return n, fmt.Errorf("projections: correction of %d: %w", target, eventlog.ErrCorrupt)
+		}
+		v.ids.eff[target] = p.effect()
+		v.ids.mu.member[target] = bytes.Clone(it.Value())
+		n++
+	}
+	return n, it.Error()
+}
+
+// indexIdentity collects what a record adds to the identity views (Index,
+// writer goroutine): a correction's entry and the history moves it
+// causes, a detection's history entry.
+func (v *View) indexIdentity(w eventlog.Writer, e *eventlog.Entry) error {
+	ids := v.ids
+	switch e.Type {
+	case vocab.FaceMatchCode, vocab.PlateReadCode:
+		fam, name, ok := v.historyOf(e.ID, e.Type, e.JSON)
+		if !ok {
+			return nil
+		}
+		k0 := len(ids.histBuf)
+		ids.histBuf = appendHistoryKey(ids.histBuf, fam, name, e.ID)
+		v0 := len(ids.histBuf)
+		ids.histBuf = binary.BigEndian.AppendUint64(ids.histBuf, uint64(e.TsMs))
+		ids.histBuf = append(ids.histBuf, e.Source...)
+		ids.hist = append(ids.hist, histEntry{k0, v0, len(ids.histBuf)})
+		return nil
+	case vocab.CorrectionCode:
+		var c struct {
+			ID        uint64            `json:"id"`
+			CreatedAt string            `json:"created_at"`
+			Payload   correctionPayload `json:"payload"`
+		}
+		if err := json.Unmarshal(e.JSON, &c); err != nil {
+			return fmt.Errorf("projections: correction %d: %w", e.ID, err)
+		}
+		target := c.Payload.EventID
+		tv, err := v.log.Get(target)
+		if err != nil {
+			// The handler checked the detection; retention or an erasure
+			// may have removed it since. The correction stays in the log
+			// and applies to nothing.
+			return nil
+		}
+		typ, ts, src, js, err := eventlog.SplitValue(tv)
+		if err != nil {
+			return err
+		}
+		// Move the detection's history entry from its old name to its new.
+		if fam, name, ok := v.historyOf(target, typ, js); ok {
+			if err := w.Delete(appendHistoryKey(ids.keyBuf[:0], fam, name, target)); err != nil {
+				return err
+			}
+		}
+		ids.eff[target] = c.Payload.effect()
+		if fam, name, ok := v.historyOf(target, typ, js); ok {
+			if err := w.Set(appendHistoryKey(ids.keyBuf[:0], fam, name, target), historyValue(ts, string(src))); err != nil {
+				return err
+			}
+		}
+		return w.Set(correctionKey(target, e.ID), correctionMember(e.ID, c.CreatedAt, &c.Payload))
+	}
+	return nil
+}
+
+// finishIdentities writes the batch's history entries in key order (see
+// Finish for why the order matters).
+func (v *View) finishIdentities(w eventlog.Writer) error {
+	ids := v.ids
+	if len(ids.hist) == 0 {
+		return nil
+	}
+	b := ids.histBuf
+	slices.SortFunc(ids.hist, func(x, y histEntry) int { return bytes.Compare(b[x.k0:x.v0], b[y.k0:y.v0]) })
+	for _, h := range ids.hist {
+		if err := w.Set(b[h.k0:h.v0], b[h.v0:h.end]); err != nil {
+			return err
+		}
+	}
+	ids.hist = ids.hist[:0]
+	ids.histBuf = ids.histBuf[:0]
+	return nil
+}
+
+// correctionMember is the "correction" member reads of the detection
+// carry: the correction's id and created_at, then its fields.
+func correctionMember(id uint64, createdAt string, p *correctionPayload) []byte {
+	b := []byte(`{"id":`)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"created_at":`...)
+	b = strconv.AppendQuote(b, createdAt) // ASCII digits and punctuation only
+	fields, _ := json.Marshal(struct {
+		PersonName    *string `json:"person_name,omitempty"`
+		PlateText     *string `json:"plate_text,omitempty"`
+		FalsePositive bool    `json:"false_positive,omitempty"`
+		Note          *string `json:"note,omitempty"`
+	}{p.PersonName, p.PlateText, p.FalsePositive, p.Note})
+	if len(fields) > 2 {
+		b = append(b, ',')
+		b = append(b, fields[1:len(fields)-1]...)
+	}
+	// event_id lets loadCorrections rebuild the effect from the member.
+	b = append(b, `,"event_id":`...)
+	b = strconv.AppendUint(b, p.EventID, 10)
+	return append(b, '}')
+}
+
+// historyOf returns the history family and name a detection is listed
+// under, after its newest correction (writer goroutine): a face under its
+// person name, a plate read under its normalised plate text; a false
+// positive under none.
+func (v *View) historyOf(id uint64, typ uint8, js []byte) (fam byte, name string, ok bool) {
+	eff, corrected := v.ids.eff[id]
+	if corrected && eff.falsePositive {
+		return 0, "", false
+	}
+	switch typ {
+	case vocab.FaceMatchCode:
+		if corrected && eff.person != "" {
+			return 'n', eff.person, true
+		}
+		s, ok := payloadString(js, `"person_name":`)
+		return 'n', s, ok
+	case vocab.PlateReadCode:
+		if corrected && eff.plate != "" {
+			return 'h', NormalizePlate(eff.plate), true
+		}
+		s, ok := payloadString(js, `"plate_text":`)
+		if !ok {
+			return 0, "", false
+		}
+		n := NormalizePlate(s)
+		return 'h', n, n != ""
+	}
+	return 0, "", false
+}
+
+// payloadString reads the string member that opens a stored detection's
+// payload (person_name for faces, plate_text for plates: the encoder
+// writes it first). The payload is found at the first `,"payload":{`:
+// inside a JSON string every quote is escaped, so that byte sequence can
+// only be the member itself.
+func payloadString(js []byte, member string) (string, bool) {
+	i := bytes.Index(js, []byte(`,"payload":{`))
+	if i < 0 {
+		return "", false
+	}
+	rest := js[i+len(`,"payload":{`):]
+	if !bytes.HasPrefix(rest, []byte(member)) {
+		return "", false
+	}
+	rest = rest[len(member):]
+	// The string ends at the first quote not escaped.
+	end := 1
+	for end < len(rest) && rest[end] != '"' {
+		if rest[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	if end >= len(rest) {
+		return "", false
+	}
+	raw := rest[:end+1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1:end]), true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// committedIdentities publishes a durable batch's corrections to readers
+// (commit goroutine). They are read again from the entries rather than
+// handed over by Index: the writer may already be indexing the next batch.
+func (v *View) committedIdentities(b eventlog.Batch) {
+	for i := range b.Entries {
+		e := &b.Entries[i]
+		if e.Type != vocab.CorrectionCode {
+			continue
+		}
+		var c struct {
+			CreatedAt string            `json:"created_at"`
+			Payload   correctionPayload `json:"payload"`
+		}
+		if json.Unmarshal(e.JSON, &c) != nil {
+			continue // Index refused it: the batch never committed
+		}
+		m := correctionMember(e.ID, c.CreatedAt, &c.Payload)
+		v.ids.mu.Lock()
+		v.ids.mu.member[c.Payload.EventID] = m
+		v.ids.mu.Unlock()
+	}
+}
+
+// Decorate appends js, a stored detection's JSON, to dst with its newest
+// correction spliced in as a "correction" member before the closing
+// brace, or unchanged when it has none. Every read path of events calls
+// it, so a corrected event reads the same on each.
+func (v *View) Decorate(dst []byte, id uint64, js []byte) []byte {
+	v.ids.mu.RLock()
+	m := v.ids.mu.member[id]
+	v.ids.mu.RUnlock()
+	if m == nil || len(js) == 0 || js[len(js)-1] != '}' {
+		return append(dst, js...)
+	}
+	dst = append(dst, js[:len(js)-1]...)
+	dst = append(dst, `,"correction":`...)
+	dst = append(dst, m...)
+	return append(dst, '}')
+}
+
+// hasCorrections reports whether any detection is corrected: the read
+// paths skip Decorate's lookup when none is.
+func (v *View) hasCorrections() bool {
+	v.ids.mu.RLock()
+	defer v.ids.mu.RUnlock()
+	return len(v.ids.mu.member) > 0
+}
+
+// forgetCorrections drops the corrections of deleted detections from both
+// views (retention and erasure, writer goroutine).
+func (v *View) forgetCorrections(targets []uint64) {
+	if len(targets) == 0 {
+		return
+	}
+	v.ids.mu.Lock()
+	for _, t := range targets {
+		delete(v.ids.eff, t)
+		delete(v.ids.mu.member, t)
+	}
+	v.ids.mu.Unlock()
+}
