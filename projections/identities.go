@@ -241,13 +241,13 @@ func (v *View) historyOf(id uint64, typ uint8, js []byte) (fam byte, name string
 		return 'n', s, ok
 	case vocab.PlateReadCode:
 		if corrected && eff.plate != "" {
-			return 'h', NormalizePlate(eff.plate), true
+			return 'h', vocab.NormalizePlate(eff.plate), true
 		}
 		s, ok := payloadString(js, `"plate_text":`)
 		if !ok {
 			return 0, "", false
 		}
-		n := NormalizePlate(s)
+		n := vocab.NormalizePlate(s)
 		return 'h', n, n != ""
 	}
 	return 0, "", false
@@ -296,6 +296,12 @@ func payloadString(js []byte, member string) (string, bool) {
 func (v *View) committedIdentities(b eventlog.Batch) {
 	for i := range b.Entries {
 		e := &b.Entries[i]
+		if e.Type == vocab.WatchlistChangeCode {
+			if err := v.watch.apply(e.JSON); err != nil {
+				v.logger.Error("watchlist_change not applied", "id", e.ID, "err", err)
+			}
+			continue
+		}
 		if e.Type != vocab.CorrectionCode {
 			continue
 		}

@@ -63,6 +63,7 @@ type View struct {
 	m        *viewMetrics
 	keysOnly bool
 	ids      *identities
+	watch    *watchState
 
 	mu struct {
 		sync.RWMutex
@@ -90,7 +91,7 @@ type View struct {
 // it so for the server, the tools, the benchmarks and the tests alike;
 // nothing else does.
 func New(opts Options) *View {
-	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities()}
+	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState()}
 	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
@@ -108,6 +109,10 @@ func (v *View) Attach(l eventlog.Store) error {
 	v.log = l
 	start := time.Now()
 	corrections, err := v.loadCorrections(l)
+	if err != nil {
+		return err
+	}
+	watchChanges, err := v.loadWatch(l)
 	if err != nil {
 		return err
 	}
@@ -161,7 +166,7 @@ func (v *View) Attach(l eventlog.Store) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "took", time.Since(start).String())
+	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "took", time.Since(start).String())
 	return nil
 }
 

@@ -109,6 +109,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 			logger.Error("close store", "err", err)
 		}
 	}()
+	// The watchlist files are a seed: the API's changes (watchlist_change
+	// events, kept by the projections) win for the plates they name.
+	vis.lists.SetOverrides(st.View())
 	st.Ingest().SetLists(vis.lists)
 	if err := vis.attach(st.Ingest()); err != nil {
 		return err
@@ -131,6 +134,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RateLimitPerMinute: cfg.API.RateLimit,
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
+		WatchlistFiles:     vis.lists,
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

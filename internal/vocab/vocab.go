@@ -19,6 +19,11 @@
 // changed at run time.
 package vocab
 
+import (
+	"strings"
+	"unicode"
+)
+
 // Service identity: reported by GET / and GET /health and in the OpenAPI
 // document's info.
 const (
@@ -234,3 +239,46 @@ func QueryError(name, typ, msg string) FieldError {
 // OperatorSource is the frame_source_id of operators' actions that belong
 // to no camera (watchlist, gallery and erasure events).
 const OperatorSource = "operator"
+
+// NormalizePlate upper-cases plate and drops every character that is not a
+// letter or a digit (spaces, dashes, dots): a plate's identity in the
+// plate views, so "ab-c 123" and "ABC123" are one plate. OCR confusions
+// are not folded (PlateKey does that).
+func NormalizePlate(plate string) string {
+	var b strings.Builder
+	b.Grow(len(plate))
+	for _, r := range plate {
+		if r < 0x80 {
+			switch {
+			case r >= 'a' && r <= 'z':
+				b.WriteByte(byte(r - 'a' + 'A'))
+			case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+				b.WriteByte(byte(r))
+			}
+			continue
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+// PlateKey is the watchlist matching key of a plate: NormalizePlate, then
+// the OCR confusion classes O/0→0, I/1→1, B/8→8, S/5→5. Two plates match
+// a watchlist entry when their keys are equal.
+func PlateKey(plate string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case 'O':
+			return '0'
+		case 'I':
+			return '1'
+		case 'B':
+			return '8'
+		case 'S':
+			return '5'
+		}
+		return r
+	}, NormalizePlate(plate))
+}
