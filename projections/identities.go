@@ -357,3 +357,161 @@ func (v *View) forgetCorrections(targets []uint64) {
 	}
 	v.ids.mu.Unlock()
 }
+
+// Aggregate is what the views know of one plate or person: how many
+// retained detections, when first and last seen (ts_ms) and by which
+// cameras.
+type Aggregate struct {
+	Name        string   `json:"-"`
+	Count       uint64   `json:"count"`
+	FirstSeenMs int64    `json:"first_seen_ms"`
+	LastSeenMs  int64    `json:"last_seen_ms"`
+	Cameras     []string `json:"cameras"`
+}
+
+// aggregate reads one name's history range (the detections at or below
+// the watermark).
+func (v *View) aggregate(fam byte, name string) (Aggregate, error) {
+	a := Aggregate{Name: name, Cameras: []string{}}
+	lo := appendHistoryKey(nil, fam, name, 0)
+	hi := appendHistoryKey(nil, fam, name, v.log.LastID()+1)
+	it, err := v.log.NewIter(lo, hi)
+	if err != nil {
+		return a, err
+	}
+	defer it.Close()
+	cams := map[string]bool{}
+	for ok := it.First(); ok; ok = it.Next() {
+		val := it.Value()
+		if len(val) < 8 {
+			return a, eventlog.ErrCorrupt
+		}
+		ts := int64(binary.BigEndian.Uint64(val))
+		if a.Count == 0 || ts < a.FirstSeenMs {
+			a.FirstSeenMs = ts
+		}
+		a.LastSeenMs = max(a.LastSeenMs, ts)
+		a.Count++
+		if src := val[8:]; !cams[string(src)] {
+			cams[string(src)] = true
+			a.Cameras = append(a.Cameras, string(src))
+		}
+	}
+	slices.Sort(a.Cameras)
+	return a, it.Error()
+}
+
+// names calls fn with each distinct name of a history family, in byte
+// order, seeking from one name to the next.
+func (v *View) names(fam byte, fn func(name string) (bool, error)) error {
+	it, err := v.log.NewIter([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 2+1+8 {
+			return eventlog.ErrCorrupt
+		}
+		name := string(k[2 : len(k)-9])
+		more, err := fn(name)
+		if err != nil || !more {
+			return err
+		}
+		ok = it.SeekGE(append(append([]byte{eventlog.FamIndex, fam}, name...), 1))
+	}
+	return it.Error()
+}
+
+// People lists every person with retained face matches (by corrected
+// name; "unknown" included), by name. It reads the whole person history:
+// an operator's page, not a hot path.
+func (v *View) People() ([]Aggregate, error) {
+	out := []Aggregate{}
+	err := v.names('n', func(name string) (bool, error) {
+		a, err := v.aggregate('n', name)
+		if a.Count > 0 {
+			out = append(out, a)
+		}
+		return true, err
+	})
+	return out, err
+}
+
+// Person is one person's aggregate.
+func (v *View) Person(name string) (Aggregate, error) { return v.aggregate('n', name) }
+
+// Plate is one normalised plate's aggregate.
+func (v *View) Plate(plate string) (Aggregate, error) { return v.aggregate('h', plate) }
+
+// forgetIdentity deletes what the identity views hold of a detection that
+// is being deleted (retention, erasure; writer goroutine): its history
+// entry and its corrections.
+func (v *View) forgetIdentity(tx *eventlog.Tx, id uint64, typ uint8, val []byte) error {
+	if !vocab.IsDetection(typ) {
+		return nil
+	}
+	_, _, _, js, err := eventlog.SplitValue(val)
+	if err != nil {
+		return err
+	}
+	if fam, name, ok := v.historyOf(id, typ, js); ok {
+		if err := tx.Delete(appendHistoryKey(nil, fam, name, id)); err != nil {
+			return err
+		}
+	}
+	if _, corrected := v.ids.eff[id]; corrected {
+		if err := tx.DeleteRange(correctionKey(id, 0), correctionKey(id+1, 0)); err != nil {
+			return err
+		}
+		v.forgetCorrections([]uint64{id})
+	}
+	return nil
+}
+
+// forgetPrefixIdentities deletes the identity views of the detections in
+// [low, x), which retention trims as a prefix: it reads the prefix once
+// and deletes each name's history entries below x with one range
+// deletion, and the corrections of the prefix with one more.
+func (v *View) forgetPrefixIdentities(tx *eventlog.Tx, low, x uint64) error {
+	type name struct {
+		fam  byte
+		name string
+	}
+	names := map[name]bool{}
+	var corrected []uint64
+	it, err := tx.NewIter(eventlog.LogKey(low), eventlog.LogKey(x))
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		typ, _, _, js, err := eventlog.SplitValue(it.Value())
+		if err != nil {
+			it.Close()
+			return err
+		}
+		id := eventlog.KeyID(it.Key())
+		if fam, n, ok := v.historyOf(id, typ, js); ok && vocab.IsDetection(typ) {
+			names[name{fam, n}] = true
+		}
+		if _, ok := v.ids.eff[id]; ok {
+			corrected = append(corrected, id)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for n := range names {
+		if err := tx.DeleteRange(appendHistoryKey(nil, n.fam, n.name, low), appendHistoryKey(nil, n.fam, n.name, x)); err != nil {
+			return err
+		}
+	}
+	if len(corrected) > 0 {
+		if err := tx.DeleteRange(correctionKey(low, 0), correctionKey(x, 0)); err != nil {
+			return err
+		}
+		v.forgetCorrections(corrected)
+	}
+	return nil
+}

@@ -11,8 +11,12 @@ import (
 // Query selects events for GET /events. Results are in id order: ascending
 // when Asc, else descending. Cursors are exclusive.
 type Query struct {
-	Type     uint8  // 0: any
+	Type     uint8  // 0: the detections
 	Source   string // "": any
+	// Plate and Person select a history: the reads of one normalised
+	// plate, the face matches of one person, by their corrected values
+	// (at most one of Source, Plate and Person).
+	Plate, Person string
 	HasSince bool
 	Since    int64 // exclusive, on ts_ms
 	HasUntil bool
@@ -81,8 +85,14 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	// the type index, one log seek per match, never by scanning the log.
 	var idx *eventlog.Iter
 	var idxKey func(id uint64) []byte
+	covering := false
 	switch {
+	case q.Plate != "":
+		idxKey = func(id uint64) []byte { return appendHistoryKey(nil, 'h', q.Plate, id) }
+	case q.Person != "":
+		idxKey = func(id uint64) []byte { return appendHistoryKey(nil, 'n', q.Person, id) }
 	case q.Source != "":
+		covering = true
 		idxKey = func(id uint64) []byte { return sourceKey(q.Source, id) }
 	case q.Type != 0 && !vocab.IsDetection(q.Type):
 		idxKey = func(id uint64) []byte { return typeKey(q.Type, id) }
@@ -143,7 +153,7 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 		if !ok {
 			break
 		}
-		full, err := v.scanRange(q, a, b, logIt, idx, idxKey, match, emit)
+		full, err := v.scanRange(q, a, b, logIt, idx, idxKey, covering, match, emit)
 		if err != nil {
 			return dst, pg, err
 		}
@@ -228,7 +238,7 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 
 // scanRange emits the matches with ids in [a, b] in the query's order. It
 // returns true when the page filled up.
-func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, idxKey func(uint64) []byte,
+func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, idxKey func(uint64) []byte, covering bool,
 	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
 	if idx == nil {
 		var ok bool
@@ -270,7 +280,7 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, idxKey
 			break
 		}
 		val := idx.Value()
-		if len(val) == 0 {
+		if !covering || len(val) == 0 {
 			if !seekLog(logIt, id, q.Asc) {
 				// Index entry without record: only possible above the
 				// committed watermark (bounded out) or in a corrupt store.

@@ -64,6 +64,7 @@ type View struct {
 	keysOnly bool
 	ids      *identities
 	watch    *watchState
+	plates   plateSearch
 
 	mu struct {
 		sync.RWMutex
@@ -403,6 +404,7 @@ func (v *View) zoneLocked(b uint64) *zone {
 // never announces an event that /health does not count yet.
 func (v *View) Committed(b eventlog.Batch) {
 	v.committedIdentities(b)
+	v.notePlates(b)
 	nowSec := v.now().Unix()
 	v.mu.Lock()
 	for i := range b.Entries {
@@ -486,6 +488,9 @@ func (v *View) Cleanup(ctx context.Context, cutoffMs int64) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("projections: cleanup: %w", err)
+	}
+	if st.Deleted > 0 {
+		v.stalePlates()
 	}
 	v.m.retentionDeleted.Add(float64(st.Deleted))
 	v.m.retentionRangeDeletes.Add(float64(st.RangeDeletes))
