@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/julienschmidt/httprouter"
@@ -17,6 +19,7 @@ import (
 	"github.com/securevision/events/internal/httpx"
 	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
+	"github.com/securevision/events/projections/platesearch"
 )
 
 // Operators' actions: corrections and watchlist changes are appended to
@@ -26,10 +29,6 @@ import (
 // maxActionBody bounds the JSON body of an operator's action: a few
 // short strings.
 const maxActionBody = 16 << 10
-
-// MaxNoteLen is the longest note of a correction or a watchlist entry,
-// in characters.
-const MaxNoteLen = 1000
 
 // WatchlistFiles is what GET /watchlists shows of the watchlist files:
 // the matching keys each puts on a list. *watchlist.Watchlist implements
@@ -121,7 +120,7 @@ func (c *CorrectionRequest) Validate(typ uint8) []vocab.FieldError {
 	}
 	errs = checkText(errs, "person_name", c.PersonName, vocab.MaxPersonNameLen)
 	errs = checkText(errs, "plate_text", c.PlateText, vocab.MaxPlateTextLen)
-	errs = checkText(errs, "note", c.Note, MaxNoteLen)
+	errs = checkText(errs, "note", c.Note, vocab.MaxNoteLen)
 	switch {
 	case c.FalsePositive != nil && !*c.FalsePositive:
 		errs = append(errs, vocab.FieldError{Loc: []any{"body", "false_positive"}, Type: "literal_error",
@@ -281,9 +280,9 @@ func (s *Server) watchPut(w http.ResponseWriter, r *http.Request) {
 	}
 	note := ""
 	if req.Note != nil {
-		if utf8.RuneCountInString(*req.Note) > MaxNoteLen {
+		if utf8.RuneCountInString(*req.Note) > vocab.MaxNoteLen {
 			httpx.WriteValidation(w, []vocab.FieldError{{Loc: []any{"body", "note"}, Type: "string_too_long",
-				Msg: fmt.Sprintf("String should have at most %d characters", MaxNoteLen)}})
+				Msg: fmt.Sprintf("String should have at most %d characters", vocab.MaxNoteLen)}})
 			return
 		}
 		note = *req.Note
@@ -319,4 +318,115 @@ func (s *Server) watchDelete(w http.ResponseWriter, r *http.Request) {
 	s.appendAction(w, r.Context(), ingest.Action{
 		Type: vocab.WatchlistChangeCode, TsMs: s.now().UnixMilli(), Source: vocab.OperatorSource, Payload: payload,
 	}, http.StatusOK)
+}
+
+// Plate search parameters.
+const (
+	// DefaultPlateDistance is max_distance without one: one OCR error.
+	DefaultPlateDistance = 1.0
+	// MaxPlateDistance bounds max_distance: beyond it nearly every plate
+	// matches a short query.
+	MaxPlateDistance = 4.0
+	// DefaultPlateHits and MaxPlateHits bound limit.
+	DefaultPlateHits = 50
+	MaxPlateHits     = 500
+)
+
+func (s *Server) searchPlates(w http.ResponseWriter, r *http.Request) {
+	p := httpx.Query{Values: r.URL.Query()}
+	q, ok := p.Get("q")
+	if !ok {
+		p.Fail("q", "missing", "Field required")
+	}
+	maxDist := DefaultPlateDistance
+	if v, ok := p.Get("max_distance"); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil || math.IsNaN(f):
+			p.Fail("max_distance", "float_parsing", "Input should be a valid number, unable to parse string as a number")
+		case f < 0 || f > MaxPlateDistance:
+			p.Fail("max_distance", "value_error", fmt.Sprintf("Value error, max_distance is from 0 to %g, in steps of 0.5", MaxPlateDistance))
+		default:
+			maxDist = f
+		}
+	}
+	limit := DefaultPlateHits
+	if v, ok := p.Get("limit"); ok {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			p.Fail("limit", "int_parsing", "Input should be a valid integer, unable to parse string as an integer")
+		case n < 1 || n > MaxPlateHits:
+			p.Fail("limit", "value_error", fmt.Sprintf("Value error, limit is from 1 to %d", MaxPlateHits))
+		default:
+			limit = n
+		}
+	}
+	if len(p.Errs) > 0 {
+		httpx.WriteValidation(w, p.Errs)
+		return
+	}
+	var match func(string) string
+	if s.opts.Lists != nil {
+		match = s.opts.Lists.Match
+	}
+	hits, err := s.opts.View.SearchPlates(q, maxDist, limit, match)
+	switch {
+	case errors.Is(err, platesearch.ErrQueryTooLong), errors.Is(err, platesearch.ErrEmptyQuery), errors.Is(err, platesearch.ErrMaxDistance):
+		httpx.WriteValidation(w, []vocab.FieldError{vocab.QueryError("q", "value_error", "Value error, "+err.Error())})
+	case err != nil:
+		s.logger.Error("plate search failed", "err", err)
+		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
+	default:
+		httpx.WriteJSON(w, http.StatusOK, hits)
+	}
+}
+
+// history pages the detections of one plate (by its normalised text) or
+// one person, as GET /events pages (cursors, order, since, until, limit).
+func (s *Server) history(person bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v := r.URL.Query()
+		eq, errs := ParseEventsQuery(v)
+		for _, p := range []string{"source", "type"} {
+			if v.Has(p) {
+				errs = append(errs, vocab.QueryError(p, "extra_forbidden", "Extra inputs are not permitted: a history has no "+p+" filter"))
+			}
+		}
+		ps := httprouter.ParamsFromContext(r.Context())
+		if person {
+			eq.Q.Person = ps.ByName("name")
+			if eq.Q.Person == "" || utf8.RuneCountInString(eq.Q.Person) > vocab.MaxPersonNameLen || !utf8.ValidString(eq.Q.Person) {
+				errs = append(errs, vocab.FieldError{Loc: []any{"path", "name"}, Type: "value_error", Msg: "Value error, not a person name"})
+			}
+		} else {
+			eq.Q.Plate = vocab.NormalizePlate(ps.ByName("text"))
+			if eq.Q.Plate == "" || utf8.RuneCountInString(ps.ByName("text")) > vocab.MaxPlateTextLen {
+				errs = append(errs, vocab.FieldError{Loc: []any{"path", "text"}, Type: "value_error", Msg: "Value error, not a plate text"})
+			}
+		}
+		if len(errs) > 0 {
+			httpx.WriteValidation(w, errs)
+			return
+		}
+		s.page(w, r, eq)
+	}
+}
+
+func (s *Server) people(w http.ResponseWriter, _ *http.Request) {
+	people, err := s.opts.View.People()
+	if err != nil {
+		s.logger.Error("people failed", "err", err)
+		httpx.WriteDetail(w, http.StatusInternalServerError, "Event store unavailable")
+		return
+	}
+	type person struct {
+		Name string `json:"name"`
+		projections.Aggregate
+	}
+	out := make([]person, len(people))
+	for i, p := range people {
+		out[i] = person{p.Name, p}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }

@@ -135,6 +135,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
 		WatchlistFiles:     vis.lists,
+		Lists:              vis.lists,
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

@@ -275,14 +275,16 @@ func componentSchemas() ordered[*schema] {
 		Description: "Ingest time, RFC 3339 UTC with milliseconds; never decreases along the log.",
 		Examples:    []any{"2024-01-01T00:00:05.000Z"},
 	}
-	event := object("Event", "One stored detection event.",
+	event := object("Event", "One stored event: a detection, or (listed only with ?type=) an operator's action, "+
+		"whose payload is the action's.",
 		[]string{"id", "type", "ts_ms", "frame_source_id", "created_at", "payload"},
 		prop("id", id),
-		prop("type", ref("EventType")),
+		prop("type", &schema{Type: "string", Enum: typeEnum(vocab.TypeNames())}),
 		prop("ts_ms", int64s("Detection time, Unix milliseconds.")),
 		prop("frame_source_id", source("Camera / source identifier.")),
 		prop("created_at", createdAt),
 		prop("payload", payload()),
+		prop("correction", ref("Correction")),
 	)
 	event.Examples = []any{exampleFaceEvent, examplePlateEvent}
 

@@ -185,6 +185,8 @@ const (
 	MaxPersonNameLen = 256
 	// MaxPlateTextLen bounds a plate_read's plate_text.
 	MaxPlateTextLen = 32
+	// MaxNoteLen is the longest note of a correction or a watchlist entry.
+	MaxNoteLen = 1000
 	// MaxRegionLen bounds a plate_read's region.
 	MaxRegionLen = 64
 	// MaxExtraPayloadBytes caps the payload fields a producer may send
