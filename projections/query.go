@@ -11,19 +11,19 @@ import (
 // Query selects events for GET /events. Results are in id order: ascending
 // when Asc, else descending. Cursors are exclusive.
 type Query struct {
-	Type     uint8  // 0: the detections
-	Source   string // "": any
+	Type   uint8  // 0: the detections
+	Source string // "": any
 	// Plate and Person select a history: the reads of one normalised
 	// plate, the face matches of one person, by their corrected values
 	// (at most one of Source, Plate and Person).
 	Plate, Person string
-	HasSince bool
-	Since    int64 // exclusive, on ts_ms
-	HasUntil bool
-	Until    int64 // inclusive, on ts_ms
-	After    uint64
-	Before   uint64 // 0: none
-	Asc      bool
+	HasSince      bool
+	Since         int64 // exclusive, on ts_ms
+	HasUntil      bool
+	Until         int64 // inclusive, on ts_ms
+	After         uint64
+	Before        uint64 // 0: none
+	Asc           bool
 	// Reverse writes the page in the opposite order of travel (Asc still
 	// decides which events are selected and the cursor).
 	Reverse bool

@@ -237,7 +237,6 @@ func QueryError(name, typ, msg string) FieldError {
 	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
 }
 
-
 // OperatorSource is the frame_source_id of operators' actions that belong
 // to no camera (watchlist, gallery and erasure events).
 const OperatorSource = "operator"
