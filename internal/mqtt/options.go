@@ -161,17 +161,19 @@ func ParseURL(raw string) (Broker, error) {
 	return b, nil
 }
 
-// RedactURL returns raw for messages with any userinfo replaced, so that a
-// refused URL never puts a password in a log line.
+// RedactURL returns raw for messages, with any userinfo replaced, so that
+// a refused URL never puts a password in a log line; an unparsable URL
+// (which may hold one) is not shown at all.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err == nil {
-		if u.User != nil {
-			u.User = url.User("xxxxx")
-		}
+	switch {
+	case err != nil:
+		return "(unparsable URL, not shown)"
+	case u.User != nil:
+		u.User = url.User("xxxxx")
 		return u.String()
 	}
-	return "(unparsable URL, not shown)"
+	return raw
 }
 
 // withDefaults returns o with its defaults filled in, and checks it.
