@@ -98,6 +98,8 @@ type reply struct {
 // client is one stream connection: a gws reader goroutine (read) and our
 // writer goroutine (run).
 type client struct {
+	// dec is the replay's buffer for a decorated event (writer goroutine).
+	dec []byte
 	h        *Hub
 	conn     *wsConn
 	socket   *gws.Conn
@@ -521,6 +523,10 @@ func (c *client) catchUp(to uint64) error {
 			if c.f.match(typ, src) {
 				c.buf()
 				c.newestOff, c.newestMs = len(c.out), 0
+				if dec := c.h.opts.Decorate; dec != nil && vocab.IsDetection(typ) {
+					c.dec = dec(c.dec[:0], id, js)
+					js = c.dec
+				}
 				c.out = appendFrame(c.out, opText, js)
 				c.outEvents++
 			}

@@ -72,6 +72,7 @@ func sections() []section {
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
+		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
 	}
 }
 
