@@ -99,7 +99,7 @@ type reply struct {
 // writer goroutine (run).
 type client struct {
 	// dec is the replay's buffer for a decorated event (writer goroutine).
-	dec []byte
+	dec      []byte
 	h        *Hub
 	conn     *wsConn
 	socket   *gws.Conn
