@@ -76,6 +76,8 @@ func (x *Index) Add(plate string) bool {
 		n := x.mu.sfx.insert(rs[k:])
 		x.mu.ends.link(&x.mu.sfx, n, b+int32(k), s)
 	}
+	x.mu.plates.maybeCompact()
+	x.mu.sfx.maybeCompact()
 	return true
 }
 
@@ -249,8 +251,13 @@ func (s *searcher) walk(n int32, d int) {
 	w := s.width
 	prev := s.rows[d*w : (d+1)*w]
 	cur := s.rows[(d+1)*w : (d+2)*w]
+	var buf [8]rune
+	want, all := s.wanted(prev, buf[:0])
 	for c := s.nodes[n].child; c != 0; c = s.nodes[c].next {
 		nd := &s.nodes[c]
+		if !all && !slices.Contains(want, nd.r) {
+			continue
+		}
 		low := nextRow(s.toks, prev, cur, nd.r)
 		if low > s.bound {
 			continue
@@ -272,6 +279,46 @@ func (s *searcher) walk(n int32, d int) {
 			s.walk(c, d+1)
 		}
 	}
+}
+
+// wanted tells which children of a node whose row is prev can stay
+// within the bound, so that the walk computes no row for the others (most
+// nodes a search meets are such children, at the edge of the region it
+// explores). Every cell of a child's row is one of these seeds plus
+// further costs: prev[0]+1 edit; for a '*' column its cell of prev; for
+// another column its cell of prev plus 1 edit (an insertion), and the
+// previous column's cell of prev plus the substitution cost of the child's
+// character. Only the last depend on the character: when no other seed is
+// within the bound, a child can be only if its character is a token (or
+// its confusion) of a column whose previous cell is within the bound. all
+// reports that no character can be excluded; otherwise want lists the
+// characters that may be (appended to buf).
+func (s *searcher) wanted(prev []int32, buf []rune) (want []rune, all bool) {
+	// (The seed prev[0]+1 edit needs no test of its own: the first
+	// column's tests below cover it, as a '*' cell is at most its left
+	// neighbour.)
+	for j, t := range s.toks {
+		if t == anyRun {
+			if prev[j+1] <= s.bound {
+				return nil, true
+			}
+			continue
+		}
+		if prev[j+1]+costEdit <= s.bound {
+			return nil, true
+		}
+		switch p := prev[j]; {
+		case p > s.bound:
+		case t == anyOne || p+costEdit <= s.bound || len(buf)+2 > cap(buf):
+			return nil, true
+		default:
+			buf = append(buf, t)
+			if p+costConfusion <= s.bound && t < 128 && confusion[t] != 0 {
+				buf = append(buf, rune(confusion[t]))
+			}
+		}
+	}
+	return buf, false
 }
 
 // offer keeps h if it is among the best limit hits, and once there are
