@@ -147,14 +147,22 @@ func (x *Index) SearchPattern(p Pattern, maxDist float64, limit int) ([]Hit, err
 	defer x.mu.RUnlock()
 	s := searcher{toks: p.toks, text: x.mu.text, bound: bound, limit: limit}
 	t := &x.mu.plates
-	if len(p.toks) > 1 && p.toks[0] == anyRun {
+	switch {
+	case len(p.toks) > 1 && p.toks[0] == anyRun:
 		// "*R" is at the distance of R from the plate's closest suffix:
 		// walk the suffixes with R, which prunes on R's first tokens.
 		s.toks = p.toks[1:]
-		s.ends = x.mu.ends.e
-		s.best = map[int32]int32{}
+		s.ends, s.best = x.mu.ends.e, map[int32]int32{}
 		t = &x.mu.sfx
-	} else {
+	case len(p.toks) > 1 && p.toks[0] == anyOne && p.toks[1] != anyRun:
+		// "?R" is at the distance of R from the plate without its first
+		// character: walk the suffixes with R, counting only those that
+		// start at the second character.
+		s.toks = p.toks[1:]
+		s.ends, s.best = x.mu.ends.e, map[int32]int32{}
+		s.second, s.base = true, x.mu.base
+		t = &x.mu.sfx
+	default:
 		s.ordered = true
 	}
 	s.width = len(s.toks) + 1
@@ -162,6 +170,15 @@ func (x *Index) SearchPattern(p Pattern, maxDist float64, limit int) ([]Hit, err
 	s.rows = make([]int32, (t.depth+2)*s.width)
 	firstRow(s.toks, s.rows[:s.width])
 	s.walk(0, 0)
+	if d := s.rows[s.width-1]; s.second && d <= s.bound {
+		// A plate of one character has no suffix from the second one:
+		// its rest is empty, at the cost of deleting R.
+		for c := x.mu.plates.nodes[0].child; c != 0; c = x.mu.plates.nodes[c].next {
+			if v := x.mu.plates.nodes[c].val; v != 0 {
+				s.best[v-1] = d
+			}
+		}
+	}
 	for slot, d := range s.best {
 		s.offer(hit{plate: s.text[slot], dist: d})
 	}
@@ -244,6 +261,10 @@ type searcher struct {
 	// distance of each plate met so far (a plate has many suffixes).
 	ends []suffix
 	best map[int32]int32
+	// second: count only the suffixes from a plate's second character
+	// (the k-th suffix of a slot is entry base[slot]+k).
+	second bool
+	base   []int32
 }
 
 // walk visits the children of node n, whose row is at depth d.
@@ -268,6 +289,9 @@ func (s *searcher) walk(n int32, d int) {
 			} else {
 				for e := nd.val; e != 0; e = s.ends[e].next {
 					slot := s.ends[e].slot
+					if s.second && e != s.base[slot]+1 {
+						continue
+					}
 					if old, ok := s.best[slot]; !ok || dist < old {
 						s.best[slot] = dist
 					}

@@ -153,9 +153,14 @@ func randChar(r *rand.Rand) byte {
 	return others[r.IntN(len(others))]
 }
 
-// randPlate is a realistic plate: 2 to 8 letters and digits.
+// randPlate is a realistic plate: 2 to 8 letters and digits, and now
+// and then a single character (the index must hold any plate).
 func randPlate(r *rand.Rand) string {
-	b := make([]byte, 2+r.IntN(7))
+	n := 2 + r.IntN(7)
+	if r.IntN(20) == 0 {
+		n = 1
+	}
+	b := make([]byte, n)
 	for i := range b {
 		b[i] = randChar(r)
 	}
@@ -375,6 +380,14 @@ func TestSearchEdgeCases(t *testing.T) {
 	}
 	if got := search("ав12", 1, 10); !reflect.DeepEqual(got, []Hit{{"АВ123", 1}}) {
 		t.Fatalf("Search(ав12) = %v", got)
+	}
+	// A leading '?' (searched among the suffixes from the second
+	// character), down to a plate of one character.
+	if got := search("?B", 1, 10); !reflect.DeepEqual(got, []Hit{{"Q", 1}}) {
+		t.Fatalf("Search(?B, 1) = %v; want Q at 1 ('?' for Q, B deleted)", got)
+	}
+	if got := search("?B12?", 0, 10); !reflect.DeepEqual(got, []Hit{{"AB123", 0}, {"AB124", 0}}) {
+		t.Fatalf("Search(?B12?) = %v", got)
 	}
 	// Closest first, then by text.
 	if got := search("AB12Z", 1, 10); !reflect.DeepEqual(got, []Hit{{"AB123", 1}, {"AB124", 1}}) {
