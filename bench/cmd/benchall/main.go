@@ -73,6 +73,7 @@ func sections() []section {
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
 		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
+		{"platesearch", "j. Plate search", true, runPlatesearch},
 	}
 }
 
