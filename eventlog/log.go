@@ -261,7 +261,8 @@ func Open(opts Options) (*Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	popts := &pebble.Options{
-		FS:       fs,
+		// WAL files are never recycled (see scrub.go).
+		FS:       noReuseFS{fs},
 		ReadOnly: opts.ReadOnly,
 		Logger:   pebbleLogger{logger},
 		// The log is written in id order: larger memtables mean fewer,
