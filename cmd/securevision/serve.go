@@ -118,6 +118,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	stats, err := hourlyStats(st, logger)
+	if err != nil {
+		return err
+	}
 	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
@@ -131,6 +135,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RateLimitPerMinute: cfg.API.RateLimit,
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
+		Routes:             []httpd.Route{stats},
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

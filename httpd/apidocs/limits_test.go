@@ -32,6 +32,9 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /events get parameters limit schema":                              {"maximum": vocab.MaxQueryLimit, "default": vocab.DefaultQueryLimit},
 		"paths /stream get parameters source schema":                             {"maxLength": vocab.MaxSourceLen},
 		"paths /ingest post requestBody content application/json schema oneOf 1": {"maxItems": vocab.MaxItems},
+		"components schemas SourceHourly properties counts":                      {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"components schemas OtherHourly properties counts":                       {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"paths /stats/hourly get parameters limit schema":                        {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
 	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)

@@ -88,6 +88,10 @@ func TestSpecOperations(t *testing.T) {
 		"POST /cleanup":                       {"200", "401", "403"},
 		"POST /backup":                        {"200", "401", "403", "409", "503"},
 		"GET /stream":                         {"101", "401", "403"},
+		"GET /ui":                             {"308"},
+		"GET /ui/":                            {"200"},
+		"GET /ui/assets/{name}":               {"200", "404"},
+		"GET /stats/hourly":                   {"200", "401", "422", "429", "503"},
 	}
 	ops := Operations()
 	if len(ops) != len(want) {
