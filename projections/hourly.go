@@ -89,7 +89,7 @@ const (
 	HourMs = int64(time.Hour / time.Millisecond)
 	// HourlyWindow is the number of hours Counts reports, the current
 	// one included.
-	HourlyWindow = 24
+	HourlyWindow = vocab.StatsHours
 	// hourlyAhead hours of future-stamped events are kept (camera clock
 	// skew), the same span as the window.
 	hourlyAhead = 24
