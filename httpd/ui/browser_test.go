@@ -257,29 +257,29 @@ func newBrowser(t *testing.T, width, height int) *browser {
 // listen records the tab's requests and log lines (it runs on the tab's
 // reader goroutine: no commands, return fast).
 func (b *browser) listen(ev any) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			b.urls = append(b.urls, ev.Request.URL)
-		case *network.EventWebSocketCreated:
-			b.urls = append(b.urls, ev.URL)
-		case *cdplog.EventEntryAdded:
-			b.logs = append(b.logs, fmt.Sprintf("%s %s: %s [%s]", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
-		case *runtime.EventConsoleAPICalled:
-			var parts []string
-			for _, a := range ev.Args {
-				parts = append(parts, string(a.Value)+a.Description)
-			}
-			b.logs = append(b.logs, fmt.Sprintf("console %s: %s", ev.Type, strings.Join(parts, " ")))
-		case *runtime.EventExceptionThrown:
-			d := ev.ExceptionDetails
-			desc := d.Text
-			if d.Exception != nil {
-				desc += " " + d.Exception.Description
-			}
-			b.logs = append(b.logs, fmt.Sprintf("exception: %s (%s:%d)", desc, d.URL, d.LineNumber))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch ev := ev.(type) {
+	case *network.EventRequestWillBeSent:
+		b.urls = append(b.urls, ev.Request.URL)
+	case *network.EventWebSocketCreated:
+		b.urls = append(b.urls, ev.URL)
+	case *cdplog.EventEntryAdded:
+		b.logs = append(b.logs, fmt.Sprintf("%s %s: %s [%s]", ev.Entry.Source, ev.Entry.Level, ev.Entry.Text, ev.Entry.URL))
+	case *runtime.EventConsoleAPICalled:
+		var parts []string
+		for _, a := range ev.Args {
+			parts = append(parts, string(a.Value)+a.Description)
 		}
+		b.logs = append(b.logs, fmt.Sprintf("console %s: %s", ev.Type, strings.Join(parts, " ")))
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		desc := d.Text
+		if d.Exception != nil {
+			desc += " " + d.Exception.Description
+		}
+		b.logs = append(b.logs, fmt.Sprintf("exception: %s (%s:%d)", desc, d.URL, d.LineNumber))
+	}
 }
 
 func (b *browser) run(actions ...chromedp.Action[chromedp.Void]) {

@@ -47,6 +47,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/securevision/events/httpd/apidocs"
 	"github.com/securevision/events/internal/httpx"
 )
 
@@ -207,23 +208,10 @@ func (a *asset) serve(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Add("Vary", "Accept-Encoding")
 	body, etag := a.data, `"`+a.etag+`"`
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if apidocs.AcceptsGzip(r.Header.Get("Accept-Encoding")) {
 		body, etag = a.gz, `"`+a.etag+`-gz"`
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("ETag", etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-// acceptsGzip reports whether an Accept-Encoding value allows gzip.
-func acceptsGzip(ae string) bool {
-	for part := range strings.SplitSeq(ae, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			continue
-		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
-	}
-	return false
 }
