@@ -457,7 +457,8 @@ func TestDashboard(t *testing.T) {
 	if slices.Contains(b.cardIDs(), paused) {
 		t.Fatal("an event appeared while paused")
 	}
-	b.run(chromedp.Click(chromedp.CSS(`button.pause`)))
+	// Resume from the keyboard.
+	b.run(chromedp.KeyEvent("p"))
 	b.waitJS("the event that came while paused", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, paused))
 
 	// Search: filters in the URL, pages through the cursor links.
@@ -492,6 +493,18 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("box drawn at %v, want the bbox [40 100 240 60] on the whole-frame snapshot", rect)
 	}
 	b.screenshot("event.png")
+
+	// A wall screen in the dark theme, then a phone: the theme toggles and
+	// the layout fits the width.
+	b.run(chromedp.EmulateViewport(1920, 1080), chromedp.Navigate(s.URL+"/ui/"))
+	b.waitJS("the cards on the wall screen", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"] .thumb img')`, ids[0]))
+	b.run(chromedp.Click(chromedp.CSS(`button.theme`)))
+	b.waitJS("the dark theme", `document.documentElement.dataset.theme === 'dark' && getComputedStyle(document.body).backgroundColor === 'rgb(13, 17, 23)'`)
+	b.waitJS("the chart", `!!document.querySelector('.chart .uplot canvas')`)
+	b.screenshot("wall-dark.png")
+	b.run(chromedp.EmulateViewport(390, 844))
+	b.waitJS("the phone layout", `document.documentElement.scrollWidth <= window.innerWidth && document.querySelector('.card').getBoundingClientRect().width < 390`)
+	b.screenshot("phone.png")
 	b.checkLocal(s.URL)
 }
 

@@ -335,6 +335,7 @@ function Chart() {
   useEffect(() => {
     let timer = 0;
     let live = true;
+    let last = null;
     const load = async () => {
       let next = 60000;
       try {
@@ -349,12 +350,19 @@ function Chart() {
       if (live) timer = setTimeout(load, next);
     };
     const draw = (d) => {
-      const xs = Array.from({ length: d.hours }, (_, i) => (d.start_ms + i * d.hour_ms) / 1000);
+      last = d;
+      // One more point at the end of the current hour, so that each
+      // count is drawn across its whole hour.
+      const xs = Array.from({ length: d.hours + 1 }, (_, i) => (d.start_ms + i * d.hour_ms) / 1000);
       const rows = d.sources.map((s) => ({ label: s.frame_source_id, counts: s.counts }));
       if (d.other) rows.push({ label: `${d.other.sources} more`, counts: d.other.counts });
-      const data = [xs, ...rows.map((r) => r.counts)];
+      const data = [xs, ...rows.map((r) => r.counts.concat(r.counts[r.counts.length - 1]))];
       const width = Math.max(280, box.current.clientWidth);
-      const key = rows.map((r) => r.label).join('\n');
+      // Canvas text does not follow CSS: take the theme's colours.
+      const css = getComputedStyle(document.documentElement);
+      const fg = css.getPropertyValue('--fg').trim() || '#888';
+      const grid = css.getPropertyValue('--line').trim() || '#ccc';
+      const key = rows.map((r) => r.label).join('\n') + fg;
       if (plot.current && plot.current.key === key) {
         plot.current.u.setData(data);
         return;
@@ -367,8 +375,8 @@ function Chart() {
         width, height: 180,
         title: 'Events per hour, last 24 h',
         scales: { x: { time: true } },
-        axes: [{ stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } },
-               { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.2)' } }],
+        axes: [{ stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } },
+               { stroke: fg, grid: { stroke: grid }, ticks: { stroke: grid } }],
         series: [{}, ...rows.map((r, i) => ({
           label: r.label, stroke: PALETTE[i % PALETTE.length], width: 2, paths: steps,
           fill: PALETTE[i % PALETTE.length] + '1a', points: { show: false },
@@ -380,9 +388,15 @@ function Chart() {
       if (plot.current) plot.current.u.setSize({ width: Math.max(280, box.current.clientWidth), height: 180 });
     });
     ro.observe(box.current);
+    const retheme = () => last && draw(last);
+    const mq = matchMedia('(prefers-color-scheme: dark)');
+    mq.addEventListener('change', retheme);
+    addEventListener('sv-theme', retheme);
     load();
     return () => {
       live = false; clearTimeout(timer); ro.disconnect();
+      mq.removeEventListener('change', retheme);
+      removeEventListener('sv-theme', retheme);
       if (plot.current) plot.current.u.destroy();
       plot.current = null;
     };
@@ -784,7 +798,11 @@ function applyTheme(t) {
 
 function ThemeToggle() {
   const [t, setT] = useState(localStorage.getItem(THEME_KEY) || 'auto');
-  useEffect(() => { applyTheme(t); localStorage.setItem(THEME_KEY, t); }, [t]);
+  useEffect(() => {
+    applyTheme(t);
+    localStorage.setItem(THEME_KEY, t);
+    dispatchEvent(new Event('sv-theme'));
+  }, [t]);
   const next = { auto: 'dark', dark: 'light', light: 'auto' }[t] || 'auto';
   return html`<button type="button" class="theme" onClick=${() => setT(next)} title="Theme: auto follows the system">theme: ${t}</button>`;
 }
