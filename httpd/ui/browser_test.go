@@ -561,3 +561,91 @@ func TestDashboardAuth(t *testing.T) {
 	}
 	b.checkLocal(s.URL)
 }
+
+// identityAPI reports whether the server has the identity routes
+// (corrections, watchlists): a build without them answers 404 Not Found
+// for the route itself, not for the event.
+func (s *server) identityAPI() bool {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL+"/watchlists", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if s.token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.token)
+	}
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r.Body.Close()
+	return r.StatusCode != http.StatusNotFound
+}
+
+// TestDashboardIdentities: a correction made through the event page's
+// form is stored and shows in GET /events/{id}; a plate added to the
+// blacklist on the watchlists page makes the next read of that plate
+// show the red badge in the live view; removing it takes it off the list.
+func TestDashboardIdentities(t *testing.T) {
+	s := startServer(t, "")
+	if !s.identityAPI() {
+		t.Skip("the identity API (GET /watchlists, POST /events/{id}/corrections) is not in this build")
+	}
+	ids := s.ingest(face("Alice Liddell", "camera_front_door", jpegB64(t, color.RGBA{90, 90, 200, 255})),
+		plate("FP0001", "camera_driveway", "", ""))
+	b := newBrowser(t, 1280, 900)
+
+	// A person correction through the form.
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[0])))
+	b.waitJS("the correction form", `!!document.querySelector('form.correction input[name=value]')`)
+	b.run(chromedp.SendKeys(chromedp.CSS(`form.correction input[name=value]`), "Alicia Liddell"),
+		chromedp.SendKeys(chromedp.CSS(`form.correction input[name=note]`), "badge photo"),
+		chromedp.Click(chromedp.CSS(`form.correction button[type=submit]`)))
+	b.waitJS("the saved correction", `!!document.querySelector('form.correction .ok')`)
+	var ev struct {
+		Payload    map[string]any `json:"payload"`
+		Correction map[string]any `json:"correction"`
+	}
+	s.call(http.MethodGet, fmt.Sprintf("/events/%d", ids[0]), nil, http.StatusOK, &ev)
+	if ev.Correction["person_name"] != "Alicia Liddell" || ev.Correction["note"] != "badge photo" || ev.Payload["person_name"] != "Alice Liddell" {
+		t.Fatalf("after the form: %+v", ev)
+	}
+	b.waitJS("the correction on the page", `document.querySelector('table.fields').innerText.includes('Alicia Liddell')`)
+
+	// A false positive.
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[1])))
+	b.waitJS("the plate's form", `!!document.querySelector('form.correction input[value=fp]')`)
+	b.run(chromedp.Click(chromedp.CSS(`form.correction input[value=fp]`)), chromedp.Click(chromedp.CSS(`form.correction button[type=submit]`)))
+	b.waitJS("the saved correction", `!!document.querySelector('form.correction .ok')`)
+	s.call(http.MethodGet, fmt.Sprintf("/events/%d", ids[1]), nil, http.StatusOK, &ev)
+	if ev.Correction["false_positive"] != true {
+		t.Fatalf("false positive not stored: %+v", ev)
+	}
+
+	// The blacklist, from the watchlists page.
+	b.run(chromedp.Navigate(s.URL + "/ui/#/watchlists"))
+	b.waitJS("the watchlists page", `!!document.querySelector('form.filters input[name=plate]')`)
+	b.run(chromedp.SendKeys(chromedp.CSS(`form.filters input[name=plate]`), "BAD123"),
+		chromedp.SendKeys(chromedp.CSS(`form.filters input[name=note]`), "stolen"),
+		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
+	b.waitJS("the listed plate", `!!document.querySelector('table.list-blacklist tr[data-plate="BAD123"]')`)
+	b.run(chromedp.Navigate(s.URL + "/ui/"))
+	b.waitJS("the stream", `document.querySelector('.status').dataset.status === 'live'`)
+	read := s.ingest(plate("BAD123", "camera_gate", "", ""))[0]
+	b.waitJS("the red badge on the next read", fmt.Sprintf(`(() => { const c = document.querySelector('.card[data-id="%d"]'); return !!c && c.classList.contains('blacklist') && !!c.querySelector('.badge.blacklist') })()`, read))
+	b.screenshot("blacklisted.png")
+
+	b.run(chromedp.Navigate(s.URL + "/ui/#/watchlists"))
+	b.waitJS("the listed plate", `!!document.querySelector('table.list-blacklist tr[data-plate="BAD123"] button')`)
+	b.run(chromedp.Click(chromedp.CSS(`table.list-blacklist tr[data-plate="BAD123"] button`)))
+	b.waitJS("the plate off the list", `!document.querySelector('table.list-blacklist tr[data-plate="BAD123"]')`)
+	after := s.ingest(plate("BAD123", "camera_gate", "", ""))[0]
+	var got struct {
+		Payload map[string]any `json:"payload"`
+	}
+	s.call(http.MethodGet, fmt.Sprintf("/events/%d", after), nil, http.StatusOK, &got)
+	if got.Payload["list_match"] != nil {
+		t.Errorf("a read after the removal still matches: %v", got.Payload["list_match"])
+	}
+	b.checkLocal(s.URL)
+}

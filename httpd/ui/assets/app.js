@@ -194,7 +194,18 @@ class Feed {
   }
 
   async start() {
-    const { data } = await api(`/events?limit=${MAX_CARDS}`);
+    let data;
+    try {
+      ({ data } = await api(`/events?limit=${MAX_CARDS}`));
+    } catch (e) {
+      // A 401 has returned the page to the token form; anything else
+      // (the server restarting, 503) is tried again.
+      if (e.status !== 401 && !this.closed) {
+        this.onStatus('reconnecting');
+        this.timer = setTimeout(() => this.start(), Math.min(10000, 500 * 2 ** this.retry++));
+      }
+      return;
+    }
     if (this.closed) return;
     this.lastId = data.length ? data[0].id : 0;
     this.onEvents(data, true);
