@@ -438,7 +438,10 @@ function Search({ query }) {
   useEffect(() => {
     let live = true;
     setRes({ loading: true });
-    runSearch(query).then((r) => live && setRes(r), (e) => live && setRes({ error: e.message }));
+    runSearch(query).then((r) => live && setRes(r), (e) => live && setRes({
+      error: e.status === 404 && (query.get('plate') || query.get('person'))
+        ? 'Plate and person search is not available on this server.' : e.message,
+    }));
     return () => { live = false; };
   }, [qs]);
   const set = (k) => (ev) => setForm({ ...form, [k]: ev.target.type === 'checkbox' ? (ev.target.checked ? '1' : '') : ev.target.value });
