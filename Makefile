@@ -53,9 +53,11 @@ bench:
 	$(GO) run ./bench/cmd/benchall -out BENCHMARKS.md
 
 # System packages: OpenCV + Tesseract for vision, Chromium for the docs and
-# dashboard browser tests, Prometheus for the scrape test, wrk for HTTP load.
+# dashboard browser tests, Prometheus for the scrape test, wrk for HTTP load,
+# Mosquitto (and its command-line clients) for the MQTT tests.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
-	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets
+	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets \
+	mosquitto mosquitto-clients
 # test-deps runs deps when a package of DEB_PKGS (or axios, which the
 # original service's JavaScript client in httpd/testdata/seed needs) is
 # missing and it can (root, apt-get); otherwise it says which tests will
@@ -86,7 +88,8 @@ deps:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
-	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader
+	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
+	./internal/mqtt:FuzzEscapeID
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

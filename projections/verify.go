@@ -18,7 +18,10 @@ func (v *View) Event(id uint64) (uint8, []byte, error) {
 		return 0, nil, err
 	}
 	typ, _, _, js, err := eventlog.SplitValue(val)
-	return typ, js, err
+	if err != nil || !vocab.IsDetection(typ) {
+		return typ, js, err
+	}
+	return typ, v.Decorate(nil, id, js), nil
 }
 
 // VerifyReport is what Verify found.

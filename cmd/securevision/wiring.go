@@ -15,6 +15,7 @@ import (
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/mqtt"
 	"github.com/securevision/events/projections"
 	"github.com/securevision/events/wsfanout"
 )
@@ -27,6 +28,7 @@ type stream struct{ hub *wsfanout.Hub }
 func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*stream, error) {
 	hub, err := wsfanout.New(wsfanout.Options{
 		Log:        st.Log(),
+		Decorate:   st.View().Decorate,
 		Enabled:    cfg.API.WSEnabled,
 		MaxClients: cfg.API.WSMaxConns,
 		Logger:     logger,
@@ -133,4 +135,52 @@ func (v *visionWiring) reload() {
 		}
 	}
 	v.logger.Info("reloaded watchlists and gallery")
+}
+
+// mqttWiring runs the MQTT publisher (package internal/mqtt) when
+// SECUREVISION__MQTT__URL is set: a reader of the log with its own
+// cursor, woken by the commit bus, never on the commit path.
+type mqttWiring struct{ pub *mqtt.Publisher }
+
+// newMQTT builds the publisher and subscribes it to the commit bus; nil
+// when MQTT is off. It connects in the background: an unreachable broker
+// is logged and shown in /health, and never stops the server.
+func newMQTT(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*mqttWiring, error) {
+	m := cfg.MQTT
+	if m.URL == "" {
+		return nil, nil
+	}
+	pub, err := mqtt.New(mqtt.Options{
+		URL: m.URL, Username: m.Username, Password: m.Password, ClientID: m.ClientID,
+		TopicPrefix: m.TopicPrefix, DiscoveryPrefix: m.DiscoveryPrefix, AlertOffDelay: m.AlertOffDelay,
+		Log: st.Log(), Logger: logger, Registerer: reg,
+		// The firehose carries an event as GET /events/{id} returns it,
+		// with its newest correction.
+		Decorate: st.View().Decorate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Subscribe(pub.Notify) // for the server's lifetime; Notify after Stop is harmless
+	if err := pub.Start(); err != nil {
+		return nil, err
+	}
+	return &mqttWiring{pub: pub}, nil
+}
+
+// health is the /health section (none when MQTT is off).
+func (w *mqttWiring) health() []httpd.HealthSection {
+	if w == nil {
+		return nil
+	}
+	return []httpd.HealthSection{{Name: "mqtt", Value: func() any { return w.pub.Health() }}}
+}
+
+// stop waits for the PUBACKs in flight, disconnects and writes the final
+// cursor; before Core.Close.
+func (w *mqttWiring) stop(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
+	return w.pub.Stop(ctx)
 }

@@ -88,6 +88,14 @@ func TestSpecOperations(t *testing.T) {
 		"POST /cleanup":                       {"200", "401", "403"},
 		"POST /backup":                        {"200", "401", "403", "409", "503"},
 		"GET /stream":                         {"101", "401", "403"},
+		"POST /events/{event_id}/corrections": {"201", "401", "403", "404", "415", "422", "503"},
+		"GET /search/plates":                  {"200", "401", "422"},
+		"GET /history/plates/{text}":          {"200", "401", "422"},
+		"GET /history/people/{name}":          {"200", "401", "422"},
+		"GET /people":                         {"200", "401"},
+		"GET /watchlists":                     {"200", "401"},
+		"PUT /watchlists/{list}/{plate}":      {"200", "401", "403", "404", "415", "503"},
+		"DELETE /watchlists/{list}/{plate}":   {"200", "401", "403", "404", "503"},
 		"GET /ui":                             {"308"},
 		"GET /ui/":                            {"200"},
 		"GET /ui/assets/{name}":               {"200", "404"},
@@ -312,7 +320,7 @@ func TestSpecSchemas(t *testing.T) {
 		return ks
 	}
 	for name, want := range map[string][]string{
-		"Event":            {"created_at", "frame_source_id", "id", "payload", "ts_ms", "type"},
+		"Event":            {"correction", "created_at", "frame_source_id", "id", "payload", "ts_ms", "type"},
 		"FaceMatchPayload": {"bbox", "embedding_distance", "person_name", "similarity"},
 		"PlateReadPayload": {"bbox", "confidence", "list_match", "plate_text", "region"},
 		"Health":           {"event_rate", "log", "ok", "recent_events", "service", "timestamp", "version", "ws_clients"},

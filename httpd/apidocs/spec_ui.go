@@ -89,7 +89,7 @@ func uiEndpoints() []endpoint {
 				"(`complete` is false until then). Operator actions (corrections, watchlist changes) are not " +
 				"counted. Retention never reaches into the window (it deletes whole days).",
 			Parameters: []*parameter{
-				query("type", "Only this detection type.", &schema{Type: "string", Enum: typeEnum()}),
+				query("type", "Only this detection type.", &schema{Type: "string", Enum: typeEnum(vocab.DetectionTypeNames())}),
 				query("limit", "Cameras reported one by one; the rest are summed in `other`.",
 					&schema{Type: "integer", Default: vocab.StatsDefaultSources, Minimum: 1, Maximum: vocab.StatsMaxSources}),
 			},

@@ -407,7 +407,7 @@ func TestDashboard(t *testing.T) {
 	}
 
 	// Live: an event appended after load appears without a reload.
-	b.waitJS("the stream", `document.querySelector('.status').dataset.status === 'live'`)
+	b.waitJS("the stream", `document.querySelector('.status')?.dataset.status === 'live'`)
 	eval[int](b, `window.loadMarker = 1`)
 	newID := s.ingest(plate("LIVE001", "camera_gate", "", ""))[0]
 	b.waitJS("the live event", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, newID))
@@ -428,7 +428,7 @@ func TestDashboard(t *testing.T) {
 	s.restart()
 	more := s.ingest(face("Bob", "camera_gate", ""), plate("AFTER1", "camera_gate", "", ""), plate("AFTER2", "camera_gate", "", ""))
 	b.waitJS("the events appended across the restart", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, more[2]))
-	b.waitJS("the stream after the restart", `document.querySelector('.status').dataset.status === 'live'`)
+	b.waitJS("the stream after the restart", `document.querySelector('.status')?.dataset.status === 'live'`)
 	more = append(more, s.ingest(face("Carol", "camera_gate", ""))...)
 	b.waitJS("an event after the reconnect", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, more[3]))
 	want := []int{more[3], more[2], more[1], more[0], newID, ids[3], ids[2], ids[1], ids[0]}
@@ -438,7 +438,7 @@ func TestDashboard(t *testing.T) {
 
 	// Pause: the stream closes and events wait; resume shows them.
 	b.run(chromedp.Click(chromedp.CSS(`button.pause`)))
-	b.waitJS("the paused state", `document.querySelector('.status').dataset.status === 'paused'`)
+	b.waitJS("the paused state", `document.querySelector('.status')?.dataset.status === 'paused'`)
 	paused := s.ingest(plate("PAUSED1", "camera_gate", "", ""))[0]
 	// The stream is closed: the server sees its client go.
 	for deadline := time.Now().Add(waitTimeout); ; {
@@ -538,7 +538,7 @@ func TestDashboardAuth(t *testing.T) {
 	b.run(chromedp.SendKeys(chromedp.CSS(`#token`), "s3cret-token"),
 		chromedp.Click(chromedp.CSS(`.token-form button[type=submit]`)))
 	b.waitJS("the dashboard", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"] .thumb img')`, id))
-	b.waitJS("the stream", `document.querySelector('.status').dataset.status === 'live'`)
+	b.waitJS("the stream", `document.querySelector('.status')?.dataset.status === 'live'`)
 	live := s.ingest(face("Dora", "camera_front_door", ""))[0]
 	b.waitJS("the live event", fmt.Sprintf(`!!document.querySelector('.card[data-id="%d"]')`, live))
 	stored := eval[string](b, `sessionStorage.getItem('securevision.token')`)
@@ -630,7 +630,7 @@ func TestDashboardIdentities(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`form.filters button[type=submit]`)))
 	b.waitJS("the listed plate", `!!document.querySelector('table.list-blacklist tr[data-plate="BAD123"]')`)
 	b.run(chromedp.Navigate(s.URL + "/ui/"))
-	b.waitJS("the stream", `document.querySelector('.status').dataset.status === 'live'`)
+	b.waitJS("the stream", `document.querySelector('.status')?.dataset.status === 'live'`)
 	read := s.ingest(plate("BAD123", "camera_gate", "", ""))[0]
 	b.waitJS("the red badge on the next read", fmt.Sprintf(`(() => { const c = document.querySelector('.card[data-id="%d"]'); return !!c && c.classList.contains('blacklist') && !!c.querySelector('.badge.blacklist') })()`, read))
 	b.screenshot("blacklisted.png")

@@ -40,7 +40,14 @@ type SourceStats struct {
 func HourlyHandler(h Hourly) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := httpx.Query{Values: r.URL.Query()}
-		typ := q.Type()
+		// Only detections are counted: operator actions are not camera
+		// activity.
+		var typ uint8
+		if s, ok := q.Get("type"); ok {
+			if typ = vocab.TypeCode(s); !vocab.IsDetection(typ) {
+				q.Fail("type", "enum", vocab.TypeEnumMsg)
+			}
+		}
 		limit := vocab.StatsDefaultSources
 		if n, ok := q.Int("limit", 1); ok {
 			if n > vocab.StatsMaxSources {

@@ -180,10 +180,11 @@ func TestHourlyHandler(t *testing.T) {
 		t.Errorf("default: %s (type %d)", rec.Body, f.typ)
 	}
 	for q, want := range map[string]string{
-		"limit=0":    "greater_than_equal",
-		"limit=201":  "less_than_equal",
-		"limit=x":    "int_parsing",
-		"type=bogus": "enum",
+		"limit=0":         "greater_than_equal",
+		"limit=201":       "less_than_equal",
+		"limit=x":         "int_parsing",
+		"type=bogus":      "enum",
+		"type=correction": "enum",
 	} {
 		rec := serve(t, h, http.MethodGet, "/stats/hourly?"+q)
 		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), want) {

@@ -72,7 +72,8 @@ func sections() []section {
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
-		{"ui", "i. Dashboard", true, runUI},
+		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
+		{"ui", "j. Dashboard", true, runUI},
 	}
 }
 
