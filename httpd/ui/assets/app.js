@@ -476,6 +476,7 @@ function Search({ query }) {
       ${res && res.loading && html`<p class="muted">Searching…</p>`}
       ${res && res.error && html`<p class="error">${res.error}</p>`}
       ${res && res.plates && html`<${PlateHits} hits=${res.plates} />`}
+      ${res && res.note && html`<p class="muted">${res.note}</p>`}
       ${res && res.events && html`
         <${EventTable} events=${res.events} />
         <nav class="pager">
@@ -499,10 +500,16 @@ async function runSearch(query) {
     return { plates: data };
   }
   let path = '/events';
-  if (plate) { path = `/history/plates/${enc(plate)}`; q.delete('type'); }
-  else if (person) { path = `/history/people/${enc(person)}`; q.delete('type'); }
+  let note = '';
+  if (plate || person) {
+    // A history is one plate's or one person's: it takes no type or
+    // camera filter.
+    path = plate ? `/history/plates/${enc(plate)}` : `/history/people/${enc(person)}`;
+    if (q.has('source') || q.has('type')) note = 'The type and camera filters do not apply to a plate or person history.';
+    q.delete('type'); q.delete('source');
+  }
   const { data, headers } = await api(`${path}?${q}`);
-  return { events: data, next: nextQuery(headers) };
+  return { events: data, next: nextQuery(headers), note };
 }
 
 function PlateHits({ hits }) {
@@ -603,8 +610,16 @@ function EventPage({ id }) {
     </section>`;
 }
 
+// Enroll offers this event's snapshot to the person's face gallery, when
+// the server manages galleries through the API (GET /people/{name}/faces
+// answers).
 function Enroll({ e, name }) {
   const [msg, setMsg] = useState('');
+  const [available, setAvailable] = useState(false);
+  useEffect(() => {
+    api(`/people/${enc(name)}/faces`).then(() => setAvailable(true), () => setAvailable(false));
+  }, [name]);
+  if (!available) return null;
   const go = () => api(`/people/${enc(name)}/faces`, { method: 'POST', body: { from_event: e.id } })
     .then(() => setMsg(`Added to ${name}'s gallery.`), (x) => setMsg(x.message));
   return html`<p><button type="button" onClick=${go}>Enroll this snapshot into ${name}'s gallery</button> <span class="muted">${msg}</span></p>`;
@@ -726,7 +741,7 @@ function Gallery({ name }) {
   const [faces, setFaces] = useState(null);
   const [err, setErr] = useState('');
   const reload = useCallback(() => api(`/people/${enc(name)}/faces`).then(({ data }) => setFaces(Array.isArray(data) ? data : data.faces || []),
-    (e) => setErr(e.status === 404 ? 'No gallery for this person.' : e.message)), [name]);
+    (e) => setErr(e.status === 404 ? 'This server does not manage face galleries through its API (the gallery directory seeds the recogniser).' : e.message)), [name]);
   useEffect(() => { reload(); }, [reload]);
   if (err) return html`<p class="muted">${err}</p>`;
   if (!faces) return html`<p class="muted">Loading gallery…</p>`;
