@@ -44,6 +44,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/httpx"
 	"github.com/securevision/events/internal/nilcheck"
@@ -233,12 +234,17 @@ func New(opts Options) (*Server, error) {
 // identity, health and metrics, which load balancers, probes and scrapers
 // call without a token, and every route of the API docs (the pages,
 // /openapi.json and the pages' assets, which a browser loads without
-// sending the token), which describe the API and hold no event data. The
-// OpenAPI document marks its public operations to match, and
+// sending the token), which describe the API and hold no event data, and
+// the dashboard's page and assets (package ui), which hold none either:
+// with auth on the page shows a token form and sends the token on every
+// data call. The OpenAPI document marks its public operations to match, and
 // TestPublicRoutes checks both that and what auth does on every route.
 func publicRoutes() []string {
 	paths := []string{"/", "/health", "/metrics"}
 	for _, r := range apidocs.Routes() {
+		paths = append(paths, r.Path)
+	}
+	for _, r := range ui.Routes() {
 		paths = append(paths, r.Path)
 	}
 	return paths
@@ -302,6 +308,7 @@ func (s *Server) routes() {
 		s.handle(rt.Method, rt.Path, rt.Handler)
 	}
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
+	ui.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
 }
 
 // notFound answers 404 Not Found, or, when the path without its trailing

@@ -135,6 +135,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 			logger.Error("stop mqtt", "err", err)
 		}
 	}()
+	stats, err := hourlyStats(st, logger)
+	if err != nil {
+		return err
+	}
 	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
@@ -151,6 +155,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		WatchlistFiles:     vis.lists,
 		Lists:              vis.lists,
 		Health:             mq.health(),
+		Routes:             []httpd.Route{stats},
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

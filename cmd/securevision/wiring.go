@@ -10,11 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/internal/mqtt"
+	"github.com/securevision/events/projections"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -42,6 +44,18 @@ func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.R
 func (s *stream) handler() http.Handler              { return s.hub }
 func (s *stream) clients() int                       { return s.hub.Clients() }
 func (s *stream) shutdown(ctx context.Context) error { return s.hub.Shutdown(ctx) }
+
+// hourlyStats wires GET /stats/hourly (the dashboard's chart): the
+// projection is subscribed to the commit bus after the stream and
+// rebuilds what was stored before on its first request.
+func hourlyStats(st *core.Core, logger *slog.Logger) (httpd.Route, error) {
+	h, err := projections.NewHourly(projections.HourlyOptions{Log: st.Log(), View: st.View(), Logger: logger})
+	if err != nil {
+		return httpd.Route{}, err
+	}
+	st.Subscribe(h.Committed) // for the server's lifetime: never unsubscribed
+	return httpd.Route{Method: http.MethodGet, Path: ui.StatsPath, Handler: ui.HourlyHandler(h)}, nil
+}
 
 // visionWiring runs the camera sources and the plate watchlists. The
 // watchlists also fill list_match for plates posted to /ingest.

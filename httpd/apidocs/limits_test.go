@@ -38,6 +38,9 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /watchlists/{list}/{plate} put parameters plate schema":                                     {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} delete parameters plate schema":                                  {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} put requestBody content application/json schema properties note": {"maxLength": vocab.MaxNoteLen},
+		"components schemas SourceHourly properties counts":                                                {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"components schemas OtherHourly properties counts":                                                 {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"paths /stats/hourly get parameters limit schema":                                                  {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
 	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)

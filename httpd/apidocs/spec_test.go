@@ -96,6 +96,10 @@ func TestSpecOperations(t *testing.T) {
 		"GET /watchlists":                     {"200", "401"},
 		"PUT /watchlists/{list}/{plate}":      {"200", "401", "403", "404", "415", "503"},
 		"DELETE /watchlists/{list}/{plate}":   {"200", "401", "403", "404", "503"},
+		"GET /ui":                             {"308"},
+		"GET /ui/":                            {"200"},
+		"GET /ui/assets/{name}":               {"200", "404"},
+		"GET /stats/hourly":                   {"200", "401", "422", "429", "503"},
 	}
 	ops := Operations()
 	if len(ops) != len(want) {

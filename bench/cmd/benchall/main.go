@@ -74,6 +74,7 @@ func sections() []section {
 		{"hostile", "h. Hostile request bodies", true, runHostile},
 		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
 		{"platesearch", "j. Plate search", true, runPlatesearch},
+		{"ui", "k. Dashboard", true, runUI},
 	}
 }
 
