@@ -130,6 +130,10 @@ type Options struct {
 	// Lists gives the plate search its list_match (the watchlists as
 	// matching sees them); nil leaves it null.
 	Lists interface{ Match(plate string) string }
+	// Eraser and Scrubber serve the erasure routes (DELETE /people/{name},
+	// DELETE /history/plates/{text}); with either nil they are not served.
+	Eraser   Eraser
+	Scrubber Scrubber
 	// WatchlistFiles shows the watchlist files' plates in GET
 	// /watchlists; nil shows the API's alone.
 	WatchlistFiles WatchlistFiles
@@ -295,6 +299,10 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/history/plates/:text", s.history(false))
 	s.handle(http.MethodGet, "/history/people/:name", s.history(true))
 	s.handle(http.MethodGet, "/people", s.people)
+	if s.opts.Eraser != nil && s.opts.Scrubber != nil {
+		s.handle(http.MethodDelete, "/people/:name", s.erase("person"))
+		s.handle(http.MethodDelete, "/history/plates/:text", s.erase("plate"))
+	}
 	s.handle(http.MethodGet, "/watchlists", s.watchlists)
 	s.handle(http.MethodPut, "/watchlists/:list/:plate", s.watchPut)
 	s.handle(http.MethodDelete, "/watchlists/:list/:plate", s.watchDelete)

@@ -131,6 +131,12 @@ func (h *Hourly) Committed(b eventlog.Batch) {
 	defer h.mu.Unlock()
 	for i := range b.Entries {
 		e := &b.Entries[i]
+		if e.Type == vocab.ErasureCode && h.mu.started {
+			// An erasure deleted detections anywhere in the window: the
+			// counts are rebuilt from the store.
+			h.startLocked()
+			return
+		}
 		if e.ID > h.mu.from {
 			h.addLocked(e.Type, e.TsMs, e.Source, cur, 1)
 		}

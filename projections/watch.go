@@ -79,7 +79,7 @@ func (v *View) loadWatch(l eventlog.Store) (int, error) {
 	defer it.Close()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
-		id := eventlog.KeyID(it.Key())
+		id := indexID(it.Key())
 		val, err := l.Get(id)
 		if err != nil {
 			continue // erased or above the watermark

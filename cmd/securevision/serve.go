@@ -153,6 +153,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
 		WatchlistFiles:     vis.lists,
+		Eraser:             st.View(),
+		Scrubber:           st.Log(),
 		Lists:              vis.lists,
 		Health:             mq.health(),
 		Routes:             []httpd.Route{stats},

@@ -94,6 +94,8 @@ func TestSpecOperations(t *testing.T) {
 		"GET /history/people/{name}":          {"200", "401", "422"},
 		"GET /people":                         {"200", "401"},
 		"GET /watchlists":                     {"200", "401"},
+		"DELETE /people/{name}":               {"200", "401", "403", "422", "503"},
+		"DELETE /history/plates/{text}":       {"200", "401", "403", "422", "503"},
 		"PUT /watchlists/{list}/{plate}":      {"200", "401", "403", "404", "415", "503"},
 		"DELETE /watchlists/{list}/{plate}":   {"200", "401", "403", "404", "503"},
 		"GET /ui":                             {"308"},
