@@ -664,6 +664,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	e := newEnv(t, func(o *httpd.Options) {
 		o.Stream = http.NotFoundHandler()
 		o.Backup = func(context.Context) (any, error) { return nil, nil }
+		o.Routes = featureRoutes(t)
 	})
 	docs := map[string]bool{}
 	for _, r := range apidocs.Routes() {

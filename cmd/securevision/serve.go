@@ -118,6 +118,19 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	hooks, hookRoutes, err := newWebhooks(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the HTTP drain and the producers, before the store
+		// closes (deferred earlier, so it runs later): the last cursors
+		// are written.
+		if err := hooks.Close(); err != nil {
+			closeErrs = append(closeErrs, err)
+			logger.Error("close webhooks", "err", err)
+		}
+	}()
 	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
@@ -131,6 +144,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RateLimitPerMinute: cfg.API.RateLimit,
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
+		Routes:             hookRoutes,
+		Health:             []httpd.HealthSection{{Name: "webhooks", Value: hooks.Health}},
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

@@ -9,10 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/webhook"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -118,4 +120,27 @@ func (v *visionWiring) reload() {
 		}
 	}
 	v.logger.Info("reloaded watchlists and gallery")
+}
+
+// newWebhooks starts the webhook deliveries over the core (each webhook
+// reads the log from its cursor, woken by the commit bus) and returns
+// their API routes. Close the manager before the core.
+func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
+	m, err := webhook.New(webhook.Options{
+		Log:            st.Log(),
+		Subscribe:      st.Subscribe,
+		AllowLoopback:  cfg.Webhooks.WebhookAllowLoopback,
+		Timeout:        cfg.Webhooks.WebhookTimeout,
+		MaxConcurrency: cfg.Webhooks.WebhookConcurrency,
+		Logger:         logger,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var routes []httpd.Route
+	for _, r := range m.Routes() {
+		routes = append(routes, httpd.Route{Method: r.Method, Path: r.Path, Handler: r.Handler})
+	}
+	return m, routes, nil
 }

@@ -76,18 +76,25 @@ func TestSpecOperations(t *testing.T) {
 	m := specMap(t)
 	paths := dig(t, m, "paths").(map[string]any)
 	want := map[string][]string{
-		"GET /":                               {"200"},
-		"GET /health":                         {"200", "503"},
-		"GET /metrics":                        {"200"},
-		"GET /events":                         {"200", "401", "422", "429"},
-		"GET /events/{event_id}":              {"200", "401", "404", "422"},
-		"GET /events/{event_id}/snapshot.jpg": {"200", "401", "404", "422"},
-		"GET /faces/{event_id}":               {"200", "401", "404", "422"},
-		"GET /plates/{event_id}":              {"200", "401", "404", "422"},
-		"POST /ingest":                        {"200", "401", "403", "413", "415", "422", "503"},
-		"POST /cleanup":                       {"200", "401", "403"},
-		"POST /backup":                        {"200", "401", "403", "409", "503"},
-		"GET /stream":                         {"101", "401", "403"},
+		"GET /":                                     {"200"},
+		"GET /health":                               {"200", "503"},
+		"GET /metrics":                              {"200"},
+		"GET /events":                               {"200", "401", "422", "429"},
+		"GET /events/{event_id}":                    {"200", "401", "404", "422"},
+		"GET /events/{event_id}/snapshot.jpg":       {"200", "401", "404", "422"},
+		"GET /faces/{event_id}":                     {"200", "401", "404", "422"},
+		"GET /plates/{event_id}":                    {"200", "401", "404", "422"},
+		"POST /ingest":                              {"200", "401", "403", "413", "415", "422", "503"},
+		"POST /cleanup":                             {"200", "401", "403"},
+		"POST /backup":                              {"200", "401", "403", "409", "503"},
+		"GET /stream":                               {"101", "401", "403"},
+		"POST /webhooks":                            {"201", "401", "403", "413", "415", "422", "503"},
+		"GET /webhooks":                             {"200", "401"},
+		"GET /webhooks/{webhook_id}":                {"200", "401", "404"},
+		"DELETE /webhooks/{webhook_id}":             {"204", "401", "403", "404"},
+		"POST /webhooks/{webhook_id}/replay":        {"200", "401", "403", "404", "415", "422"},
+		"POST /webhooks/{webhook_id}/rotate-secret": {"200", "401", "403", "404"},
+		"POST /webhooks/{webhook_id}/enable":        {"200", "401", "403", "404"},
 	}
 	ops := Operations()
 	if len(ops) != len(want) {
