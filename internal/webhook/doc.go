@@ -31,8 +31,9 @@
 //
 // # Delivery
 //
-// Every webhook has one goroutine (hook.run). It reads the log from its
-// cursor through RecordLog.NewLogIter, a chunk at a time, evaluating the
+// Every webhook has one goroutine (hook.run). Behind the log's end it
+// reads the log from its cursor through RecordLog.NewLogIter, a chunk at
+// a time, evaluating the
 // filters on each record's header (type code, source) and, for
 // list_match, on the first "list_match" member of the stored JSON, which
 // ingest writes before any extra payload field; nothing is decoded. The
@@ -45,10 +46,16 @@
 // retained event and counts the skipped ids.
 //
 // The goroutine is woken by the commit bus: the Core.Subscribe callback
-// only closes a channel that every idle goroutine waits on and puts a new
-// one in its place (one allocation per committed batch, however many
+// links the committed batch to an in-memory chain (Manager.tail, type
+// node), closes a channel that every idle goroutine waits on and puts a
+// new one in its place (two allocations per committed batch, however many
 // webhooks there are). It never blocks and never touches a webhook, so a
-// slow or dead receiver cannot slow ingest. Requests go through one shared
+// slow or dead receiver cannot slow ingest. A webhook that has caught up
+// reads the next batches from that chain instead of from the store, so
+// filtering a busy log costs it no store read; it lets go of the chain
+// before it delivers or when it falls behind, and then reads the store
+// again, so a slow receiver never pins committed batches in memory.
+// Requests go through one shared
 // http.Client (keep-alive connections), and a semaphore of
 // Options.MaxConcurrency slots bounds the requests in flight across all
 // webhooks; a webhook waiting out a back-off holds no slot.

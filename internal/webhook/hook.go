@@ -30,6 +30,11 @@ const (
 	chunkScan   = 16384
 )
 
+// maxMemoryLag is how far behind the newest batch a webhook may follow
+// the in-memory chain; further behind it reads the store, so that the
+// chain it holds stays short.
+const maxMemoryLag = 1 << 16
+
 // maxDrain is how much of an answer's body is read (and dropped) so that
 // its connection can be reused; a longer body closes the connection.
 const maxDrain = 64 << 10
@@ -216,18 +221,49 @@ type delivery struct {
 }
 
 // run is the webhook's goroutine: read a chunk after the cursor, deliver
-// it in order, repeat; wait for the commit bus when caught up.
+// it in order, repeat. Once caught up it follows the in-memory chain of
+// committed batches (see node) and waits for the commit bus when there
+// is nothing new.
 func (h *hook) run() {
 	logErr := true
+	// follow is the chain node whose last id is the cursor, while the
+	// webhook reads from memory; nil while it reads the store.
+	var follow *node
 	for h.ctx.Err() == nil {
-		// The tick is taken before the watermark is read: a batch that
-		// commits after the read closes this tick.
+		// The tick is taken before the watermark and the chain are read:
+		// a batch that commits after the read closes this tick.
 		tick := *h.m.tick.Load()
 		h.mu.Lock()
 		state, cursor, gen := h.mu.state, h.mu.cursor, h.mu.gen
 		h.mu.Unlock()
 		if state == stateDisabled {
+			follow = nil
 			h.wait(nil)
+			continue
+		}
+		if follow != nil {
+			if follow.last != cursor || h.m.tail.Load().last-cursor > maxMemoryLag {
+				follow = nil // replayed, or fallen behind: back to the store
+				continue
+			}
+			n := follow.next.Load()
+			if n == nil {
+				h.wait(tick)
+				continue
+			}
+			chunk, ok := h.fromMemory(n, cursor)
+			if !ok {
+				follow = nil
+				continue
+			}
+			follow = n
+			if len(chunk) > 0 {
+				follow = nil // not held while delivering
+				if !h.deliverAll(chunk, gen) {
+					continue
+				}
+			}
+			h.advance(gen, n.last)
 			continue
 		}
 		st := h.m.opts.Log.State()
@@ -236,6 +272,10 @@ func (h *hook) run() {
 			continue
 		}
 		if cursor >= st.Last {
+			if t := h.m.tail.Load(); t.last == cursor {
+				follow = t
+				continue
+			}
 			h.wait(tick)
 			continue
 		}
@@ -249,17 +289,47 @@ func (h *hook) run() {
 			continue
 		}
 		logErr = true
-		done := true
-		for i := range chunk {
-			if !h.deliver(&chunk[i], gen) {
-				done = false
-				break
-			}
-		}
-		if done {
+		if h.deliverAll(chunk, gen) {
 			h.advance(gen, scanned)
 		}
 	}
+}
+
+// deliverAll delivers a chunk in order; false when interrupted (see
+// deliver).
+func (h *hook) deliverAll(chunk []delivery, gen uint64) bool {
+	for i := range chunk {
+		if !h.deliver(&chunk[i], gen) {
+			return false
+		}
+	}
+	return true
+}
+
+// fromMemory returns the deliveries of n's entries after cursor; false
+// when n does not continue from cursor (a batch committed before the
+// manager subscribed), and the store must be read instead.
+func (h *hook) fromMemory(n *node, cursor uint64) ([]delivery, bool) {
+	es := n.b.Entries
+	if len(es) == 0 || es[0].ID > cursor+1 {
+		return nil, false
+	}
+	var out []delivery
+	for i := range es {
+		e := &es[i]
+		if e.ID <= cursor || !h.types[e.Type] {
+			continue
+		}
+		if h.sources != nil {
+			if _, ok := h.sources[e.Source]; !ok {
+				continue
+			}
+		}
+		if h.matchList(e.JSON) {
+			out = append(out, h.build(e.ID, e.Type, e.JSON))
+		}
+	}
+	return out, true
 }
 
 // wait blocks until tick is closed (nil: never), the webhook is woken or
@@ -359,11 +429,16 @@ func (h *hook) match(typ uint8, src, js []byte) bool {
 			return false
 		}
 	}
-	if h.listPat != nil {
-		i := bytes.Index(js, listMatchKey)
-		return i >= 0 && bytes.HasPrefix(js[i+len(listMatchKey):], h.listPat)
+	return h.matchList(js)
+}
+
+// matchList evaluates the list_match filter on an event's stored JSON.
+func (h *hook) matchList(js []byte) bool {
+	if h.listPat == nil {
+		return true
 	}
-	return true
+	i := bytes.Index(js, listMatchKey)
+	return i >= 0 && bytes.HasPrefix(js[i+len(listMatchKey):], h.listPat)
 }
 
 var createdAtKey = []byte(`"created_at":"`)

@@ -72,6 +72,7 @@ func sections() []section {
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
+		{"webhooks", "i. Webhooks", true, runWebhooks},
 	}
 }
 
