@@ -89,11 +89,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
-<<<<<<< HEAD
-	./internal/mqtt:FuzzEscapeID
-=======
-	./projections/platesearch:FuzzSearch
->>>>>>> h-plates
+	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

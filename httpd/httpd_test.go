@@ -666,7 +666,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		o.Stream = http.NotFoundHandler()
 		o.Backup = func(context.Context) (any, error) { return nil, nil }
 		// The feature routes the server's wiring adds (never called here).
-		o.Routes = append(o.Routes, httpd.Route{Method: http.MethodGet, Path: ui.StatsPath, Handler: ui.HourlyHandler(nil)})
+		o.Routes = append(featureRoutes(t), httpd.Route{Method: http.MethodGet, Path: ui.StatsPath, Handler: ui.HourlyHandler(nil)})
 		o.Eraser, o.Scrubber = o.View.(httpd.Eraser), o.Log.(httpd.Scrubber)
 	})
 	docs := map[string]bool{}

@@ -121,6 +121,19 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	hooks, hookRoutes, err := newWebhooks(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the HTTP drain and the producers, before the store
+		// closes (deferred earlier, so it runs later): the last cursors
+		// are written.
+		if err := hooks.Close(); err != nil {
+			closeErrs = append(closeErrs, err)
+			logger.Error("close webhooks", "err", err)
+		}
+	}()
 	// The MQTT publisher reads the log from its cursor; it stops before
 	// the store closes (step 4 below; the deferred stop covers the early
 	// returns and is a no-op after it).
@@ -156,8 +169,8 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		Eraser:             st.View(),
 		Scrubber:           st.Log(),
 		Lists:              vis.lists,
-		Health:             mq.health(),
-		Routes:             []httpd.Route{stats},
+		Health:             append(mq.health(), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
+		Routes:             append([]httpd.Route{stats}, hookRoutes...),
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

@@ -16,6 +16,7 @@ import (
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/internal/mqtt"
+	"github.com/securevision/events/internal/webhook"
 	"github.com/securevision/events/projections"
 	"github.com/securevision/events/wsfanout"
 )
@@ -183,4 +184,29 @@ func (w *mqttWiring) stop(ctx context.Context) error {
 		return nil
 	}
 	return w.pub.Stop(ctx)
+}
+
+// newWebhooks starts the webhook deliveries over the core (each webhook
+// reads the log from its cursor, woken by the commit bus) and returns
+// their API routes. Close the manager before the core.
+func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
+	m, err := webhook.New(webhook.Options{
+		Log:            st.Log(),
+		Subscribe:      st.Subscribe,
+		// Deliveries carry an event as GET /events/{id} returns it.
+		Decorate:       st.View().Decorate,
+		AllowLoopback:  cfg.Webhooks.WebhookAllowLoopback,
+		Timeout:        cfg.Webhooks.WebhookTimeout,
+		MaxConcurrency: cfg.Webhooks.WebhookConcurrency,
+		Logger:         logger,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var routes []httpd.Route
+	for _, r := range m.Routes() {
+		routes = append(routes, httpd.Route{Method: r.Method, Path: r.Path, Handler: r.Handler})
+	}
+	return m, routes, nil
 }
