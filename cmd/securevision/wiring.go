@@ -191,8 +191,8 @@ func (w *mqttWiring) stop(ctx context.Context) error {
 // their API routes. Close the manager before the core.
 func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
 	m, err := webhook.New(webhook.Options{
-		Log:            st.Log(),
-		Subscribe:      st.Subscribe,
+		Log:       st.Log(),
+		Subscribe: st.Subscribe,
 		// Deliveries carry an event as GET /events/{id} returns it.
 		Decorate:       st.View().Decorate,
 		AllowLoopback:  cfg.Webhooks.WebhookAllowLoopback,

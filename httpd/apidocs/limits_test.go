@@ -34,6 +34,7 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /ingest post requestBody content application/json schema oneOf 1":                           {"maxItems": vocab.MaxItems},
 		"components schemas CorrectionIn properties person_name":                                           {"maxLength": vocab.MaxPersonNameLen},
 		"components schemas CorrectionIn properties plate_text":                                            {"maxLength": vocab.MaxPlateTextLen},
+		"components schemas WebhookIn properties person_name":                                              {"maxLength": vocab.MaxPersonNameLen},
 		"components schemas CorrectionIn properties note":                                                  {"maxLength": vocab.MaxNoteLen},
 		"paths /watchlists/{list}/{plate} put parameters plate schema":                                     {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} delete parameters plate schema":                                  {"maxLength": vocab.MaxPlateTextLen},

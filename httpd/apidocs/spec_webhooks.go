@@ -58,6 +58,8 @@ func webhookSchemas() ordered[*schema] {
 		prop("types", typesIn),
 		prop("sources", sourcesIn),
 		prop("list_match", listMatch),
+		prop("person_name", &schema{Type: []string{"string", "null"}, MinLength: 1, MaxLength: vocab.MaxPersonNameLen,
+			Description: "Deliver only face matches of this person as recognised (\"unknown\": the faces nobody was recognised as). null: no such filter."}),
 		prop("description", nullable("string", "Free text for operators.")),
 		prop("after", &schema{Type: []string{"integer", "null"}, Minimum: 0,
 			Description: "Start after this event id (at most the last id). Omitted: after the newest event at creation."}),
@@ -69,7 +71,7 @@ func webhookSchemas() ordered[*schema] {
 	}}
 
 	wh := object("Webhook", "A webhook and its delivery state.",
-		[]string{"id", "url", "types", "sources", "list_match", "description", "state", "cursor", "lag", "failures",
+		[]string{"id", "url", "types", "sources", "list_match", "person_name", "description", "state", "cursor", "lag", "failures",
 			"last_error", "last_error_at", "last_success_at", "next_retry_at", "skipped", "created_at"},
 		prop("id", str("Webhook id: wh_ and 16 hex digits.")),
 		prop("url", str("Receiver URL.")),
@@ -79,6 +81,7 @@ func webhookSchemas() ordered[*schema] {
 			Description: "Sources filter as given; null: every source."}),
 		prop("list_match", &schema{Type: []string{"string", "null"}, Enum: []any{vocab.Whitelist, vocab.Blacklist, nil},
 			Description: "list_match filter; null: none."}),
+		prop("person_name", nullable("string", "person_name filter; null: none.")),
 		prop("description", str("Free text (empty when none was given).")),
 		prop("secret", str("Signing secret, whsec_ and the base64 of 32 random bytes. Only in the answers to "+
 			"POST /webhooks and POST /webhooks/{webhook_id}/rotate-secret: store it then.")),

@@ -41,6 +41,7 @@ type View struct {
 	Types       []string `json:"types"`
 	Sources     []string `json:"sources"`
 	ListMatch   *string  `json:"list_match"`
+	PersonName  *string  `json:"person_name"`
 	Description string   `json:"description"`
 	// Secret is present only in the answers to create and rotate-secret.
 	Secret        string  `json:"secret,omitempty"`
@@ -78,6 +79,10 @@ func (s status) view() View {
 	if s.listMatch != "" {
 		lm := s.listMatch
 		v.ListMatch = &lm
+	}
+	if s.personName != "" {
+		pn := s.personName
+		v.PersonName = &pn
 	}
 	if s.lastError != "" {
 		e := s.lastError

@@ -38,6 +38,7 @@ type createRequest struct {
 	Types       []string
 	Sources     []string
 	ListMatch   string
+	PersonName  string
 	Description string
 	After       *uint64
 }
@@ -201,6 +202,16 @@ func decodeCreate(body []byte) (createRequest, fieldErrs) {
 					errs.at("enum", vocab.ListMatchEnumMsg, "list_match")
 				}
 				req.ListMatch = s
+			}
+		case "person_name":
+			if isNull(v) {
+				break
+			}
+			if s, ok := decodeString(v, &errs, "person_name"); ok {
+				if n := utf8.RuneCountInString(s); n < 1 || n > vocab.MaxPersonNameLen {
+					errs.at("string_too_long", fmt.Sprintf("String should have 1 to %d characters", vocab.MaxPersonNameLen), "person_name")
+				}
+				req.PersonName = s
 			}
 		case "description":
 			if isNull(v) {

@@ -153,11 +153,15 @@ func TestAuthRequired(t *testing.T) {
 // events that do not match still move the cursor.
 func TestFilters(t *testing.T) {
 	e := newEnv(t, nil)
-	rcPlates, rcCam, rcBlack, rcAll := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
+	rcPlates, rcCam, rcBlack, rcAll, rcUnknown := newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t), newReceiver(t)
 	plates := e.create(`{"url":"` + rcPlates.srv.URL + `","types":["plate_read"]}`)
 	e.create(`{"url":"` + rcCam.srv.URL + `","sources":["cam2","cam3"]}`)
 	black := e.create(`{"url":"` + rcBlack.srv.URL + `","list_match":"blacklist","types":null,"sources":[]}`)
 	e.create(`{"url":"` + rcAll.srv.URL + `"}`)
+	unknown := e.create(`{"url":"` + rcUnknown.srv.URL + `","person_name":"unknown"}`)
+	if unknown.PersonName == nil || *unknown.PersonName != "unknown" {
+		t.Fatalf("person_name not echoed: %+v", unknown)
+	}
 	if black.ListMatch == nil || *black.ListMatch != "blacklist" || black.Sources != nil || plates.Types[0] != "plate_read" {
 		t.Fatalf("filters echoed: %+v %+v", black, plates)
 	}
@@ -166,7 +170,11 @@ func TestFilters(t *testing.T) {
 	for i := range 30 {
 		src := fmt.Sprintf("cam%d", i%4)
 		if i%2 == 0 {
-			evs = append(evs, storetest.Face(src, int64(1000+i), "p"))
+			name := "p"
+			if i%6 == 0 {
+				name = "unknown"
+			}
+			evs = append(evs, storetest.Face(src, int64(1000+i), name))
 			continue
 		}
 		p := storetest.Plate(src, int64(1000+i), "P"+strconv.Itoa(i))
@@ -202,6 +210,7 @@ func TestFilters(t *testing.T) {
 		{"sources", rcCam, want(func(i int) bool { return i%4 == 2 || i%4 == 3 })},
 		{"list_match", rcBlack, want(func(i int) bool { return i%2 == 1 && i%3 == 0 })},
 		{"none", rcAll, want(func(int) bool { return true })},
+		{"person_name", rcUnknown, want(func(i int) bool { return i%6 == 0 })},
 	}
 	for _, c := range cases {
 		got := ids(t, c.rc.waitRequests(t, len(c.want)))
@@ -221,7 +230,7 @@ func TestFilters(t *testing.T) {
 				return false
 			}
 		}
-		return len(vs) == 4
+		return len(vs) == 5
 	})
 	for _, c := range cases {
 		if n := len(c.rc.requests()); n != len(c.want) {

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ type hook struct {
 	sourceNames []string
 	listMatch   string
 	listPat     []byte // `"blacklist"`: the list_match value to find
+	personName  string // "": any person; else only face_match events of this person
 	description string
 	createdMs   int64
 
@@ -100,7 +102,7 @@ func newHook(m *Manager, id string, rec record, cursor uint64) (*hook, error) {
 	}
 	h := &hook{
 		m: m, id: id, url: rec.URL, typeNames: rec.Types, sourceNames: rec.Sources,
-		listMatch: rec.ListMatch, description: rec.Description, createdMs: rec.CreatedMs,
+		listMatch: rec.ListMatch, personName: rec.PersonName, description: rec.Description, createdMs: rec.CreatedMs,
 		wakeCh: make(chan struct{}, 1),
 	}
 	if len(rec.Types) == 0 {
@@ -138,7 +140,7 @@ func newHook(m *Manager, id string, rec record, cursor uint64) (*hook, error) {
 func (h *hook) recordLocked() record {
 	return record{
 		V: recordVersion, URL: h.url, Types: h.typeNames, Sources: h.sourceNames,
-		ListMatch: h.listMatch, Description: h.description, Secret: h.mu.secret,
+		ListMatch: h.listMatch, PersonName: h.personName, Description: h.description, Secret: h.mu.secret,
 		State: h.mu.state, CreatedMs: h.createdMs, Skipped: h.mu.skipped,
 	}
 }
@@ -176,6 +178,7 @@ type status struct {
 	id, url, description     string
 	types, sources           []string
 	listMatch                string
+	personName               string
 	state                    string
 	cursor, lag, skipped     uint64
 	failures                 int
@@ -193,7 +196,7 @@ func (h *hook) status(last uint64) status {
 	defer h.mu.Unlock()
 	s := status{
 		id: h.id, url: h.url, description: h.description, types: h.typeNames, sources: h.sourceNames,
-		listMatch: h.listMatch, state: h.mu.state, cursor: h.mu.cursor, skipped: h.mu.skipped,
+		listMatch: h.listMatch, personName: h.personName, state: h.mu.state, cursor: h.mu.cursor, skipped: h.mu.skipped,
 		failures: h.mu.failures, lastError: h.mu.lastError, lastErrorAt: h.mu.lastErrorAt,
 		lastSuccess: h.mu.lastSuccessAt, retryAt: h.mu.retryAt, backoff: h.mu.backoff, createdMs: h.createdMs,
 	}
@@ -325,7 +328,7 @@ func (h *hook) fromMemory(n *node, cursor uint64) ([]delivery, bool) {
 				continue
 			}
 		}
-		if h.matchList(e.JSON) {
+		if h.matchList(e.JSON) && h.matchPerson(e.Type, e.JSON) {
 			out = append(out, h.build(e.ID, e.Type, e.JSON))
 		}
 	}
@@ -429,7 +432,29 @@ func (h *hook) match(typ uint8, src, js []byte) bool {
 			return false
 		}
 	}
-	return h.matchList(js)
+	return h.matchList(js) && h.matchPerson(typ, js)
+}
+
+var personNameKey = []byte(`"person_name":`)
+
+// matchPerson evaluates the person_name filter: a face_match whose
+// person_name (the first member of its payload, as ingest writes it) is
+// the one asked for; "unknown" selects the faces nobody was recognised as.
+// It compares the decoded string, so escapes cannot hide a match.
+func (h *hook) matchPerson(typ uint8, js []byte) bool {
+	if h.personName == "" {
+		return true
+	}
+	if typ != vocab.FaceMatchCode {
+		return false
+	}
+	i := bytes.Index(js, personNameKey)
+	if i < 0 {
+		return false
+	}
+	var name string
+	dec := json.NewDecoder(bytes.NewReader(js[i+len(personNameKey):]))
+	return dec.Decode(&name) == nil && name == h.personName
 }
 
 // matchList evaluates the list_match filter on an event's stored JSON.

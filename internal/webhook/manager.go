@@ -359,7 +359,7 @@ func (m *Manager) create(req createRequest) (status, error) {
 	}
 	rec := record{
 		V: recordVersion, URL: req.u.String(), Types: req.Types, Sources: req.Sources,
-		ListMatch: req.ListMatch, Description: req.Description, Secret: secret,
+		ListMatch: req.ListMatch, PersonName: req.PersonName, Description: req.Description, Secret: secret,
 		State: stateActive, CreatedMs: m.opts.Now().UnixMilli(),
 	}
 	m.persistMu.Lock()

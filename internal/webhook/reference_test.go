@@ -22,7 +22,7 @@ func reference(t *testing.T) string {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	i := strings.Index(doc, "## 15. Webhooks")
+	i := strings.Index(doc, "## 18. Webhooks")
 	if i < 0 {
 		t.Fatal("docs/api.md has no Webhooks section")
 	}

@@ -34,6 +34,7 @@ type record struct {
 	Types       []string `json:"types,omitempty"`
 	Sources     []string `json:"sources,omitempty"`
 	ListMatch   string   `json:"list_match,omitempty"`
+	PersonName  string   `json:"person_name,omitempty"`
 	Description string   `json:"description,omitempty"`
 	Secret      string   `json:"secret"`
 	State       string   `json:"state"`
