@@ -226,6 +226,7 @@ func TestIdentitiesAgainstBruteForce(t *testing.T) {
 	var dets []*det
 	check := func(e *env) {
 		t.Helper()
+		verifyClean(t, e.store.Log) // the identity views agree with the log
 		live := func(d *det) bool { return !d.expired && d.name != "" }
 		// Histories.
 		for _, p := range plates {
