@@ -62,7 +62,7 @@ type resp struct {
 	body []byte
 }
 
-func (e *env) do(t *testing.T, method, path string, body string, hdr ...string) resp {
+func (e *env) do(t testing.TB, method, path string, body string, hdr ...string) resp {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -80,7 +80,7 @@ func (e *env) do(t *testing.T, method, path string, body string, hdr ...string) 
 	return resp{r.StatusCode, r.Header, b}
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("body %q: %v", r.body, err)

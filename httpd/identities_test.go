@@ -24,7 +24,12 @@ import (
 // wired as serve wires them (files as a seed, the API's changes win).
 func identityEnv(t *testing.T, dir string) *env {
 	t.Helper()
-	st := storetest.Open(t, storetest.Options{Dir: dir})
+	return identityEnvOpts(t, storetest.Options{Dir: dir})
+}
+
+func identityEnvOpts(t testing.TB, o storetest.Options) *env {
+	t.Helper()
+	st := storetest.Open(t, o)
 	lists, err := watchlist.New(watchlist.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +46,7 @@ func identityEnv(t *testing.T, dir string) *env {
 	return &env{srv: srv, store: st, api: api}
 }
 
-func (e *env) ingest(t *testing.T, items ...string) (first uint64) {
+func (e *env) ingest(t testing.TB, items ...string) (first uint64) {
 	t.Helper()
 	r := e.do(t, "POST", "/ingest", "["+strings.Join(items, ",")+"]", "Content-Type", "application/json")
 	if r.code != 200 {
