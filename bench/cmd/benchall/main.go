@@ -76,6 +76,7 @@ func sections() []section {
 		{"webhooks", "j. Webhooks", true, runWebhooks},
 		{"platesearch", "k. Plate search", true, runPlatesearch},
 		{"ui", "l. Dashboard", true, runUI},
+		{"corrections", "m. Reads of corrected events", true, runCorrections},
 	}
 }
 
