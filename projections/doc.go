@@ -17,7 +17,7 @@
 //	'I' 'c' detection:u64 corr:u64   -> member    corrections
 //	'I' 'h' plate 0x00 id:u64        -> ts_ms:u64 source   plate history
 //	'I' 'n' person 0x00 id:u64       -> ts_ms:u64 source   person history
-//	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64
+//	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64 det:u64
 //
 // type is the event type's code from internal/vocab (1 face_match,
 // 2 plate_read, 3 correction, 4 watchlist_change, 5 gallery_change,
@@ -45,8 +45,12 @@
 // ones.
 //
 // A block is blockSize consecutive ids (block = id / blockSize). Its summary
-// holds the smallest and largest ts_ms of its live records and how many are
-// live. The summaries are loaded into memory at start (10M events are
+// holds the smallest and largest ts_ms of its live records, how many are
+// live and how many of those are detections (det; a 24-byte summary,
+// written before operators' actions were events, has none: all its
+// records are detections). A scan for detections skips blocks with det 0,
+// so a bulk of corrections appended together costs a page one summary per
+// block instead of a read per record. The summaries are loaded into memory at start (10M events are
 // 10k summaries) and serve three purposes:
 //
 //   - queries with since/until skip blocks whose [min_ts, max_ts] misses the

@@ -227,6 +227,9 @@ func (v *View) deleteRecordTx(tx *eventlog.Tx, id uint64, touched map[uint64]boo
 	v.mu.Lock()
 	if z := v.zoneLocked(id / blockSize); z.live > 0 {
 		z.live--
+		if vocab.IsDetection(typ) && z.det > 0 {
+			z.det--
+		}
 	}
 	v.mu.Unlock()
 	touched[id/blockSize] = true

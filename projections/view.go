@@ -35,6 +35,9 @@ const (
 type zone struct {
 	min, max int64
 	live     uint64
+	// det counts the live detections among live: a page of detections
+	// skips blocks that hold none (a bulk of operators' actions).
+	det uint64
 }
 
 type bucket struct {
@@ -205,22 +208,30 @@ func zoneKey(b uint64) []byte {
 }
 
 func encodeZone(z zone) []byte {
-	v := make([]byte, 24)
+	v := make([]byte, 32)
 	binary.BigEndian.PutUint64(v[0:], uint64(z.min))
 	binary.BigEndian.PutUint64(v[8:], uint64(z.max))
 	binary.BigEndian.PutUint64(v[16:], z.live)
+	binary.BigEndian.PutUint64(v[24:], z.det)
 	return v
 }
 
 func decodeZone(v []byte) (zone, error) {
-	if len(v) != 24 {
+	if len(v) != 24 && len(v) != 32 {
 		return zone{}, eventlog.ErrCorrupt
 	}
-	return zone{
+	z := zone{
 		min:  int64(binary.BigEndian.Uint64(v[0:])),
 		max:  int64(binary.BigEndian.Uint64(v[8:])),
 		live: binary.BigEndian.Uint64(v[16:]),
-	}, nil
+	}
+	// A 24-byte summary was written before operators' actions were
+	// events: every record it counts is a detection.
+	z.det = z.live
+	if len(v) == 32 {
+		z.det = binary.BigEndian.Uint64(v[24:])
+	}
+	return z, nil
 }
 
 // typeValues are the time index values, shared: Batch.Set copies.
@@ -293,6 +304,9 @@ func (v *View) Finish(w eventlog.Writer) error {
 			z.min, z.max = min(z.min, p[i].ts), max(z.max, p[i].ts)
 		}
 		z.live++
+		if vocab.IsDetection(p[i].typ) {
+			z.det++
+		}
 	}
 	for b := first; b <= p[len(p)-1].id/blockSize; b++ {
 		fb.zones = append(fb.zones, *v.zoneLocked(b))
