@@ -79,7 +79,10 @@ func (v *View) loadWatch(l eventlog.Store) (int, error) {
 	defer it.Close()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
-		id := eventlog.KeyID(it.Key())
+		id, valid := typeKeyID(it.Key())
+		if !valid {
+			return n, fmt.Errorf("projections: type index key %x: %w", it.Key(), eventlog.ErrCorrupt)
+		}
 		val, err := l.Get(id)
 		if err != nil {
 			continue // erased or above the watermark
