@@ -39,6 +39,10 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /watchlists/{list}/{plate} delete parameters plate schema":                                  {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} put requestBody content application/json schema properties note": {"maxLength": vocab.MaxNoteLen},
 	}
+	// The face gallery (spec_gallery.go).
+	for _, op := range []string{"/people/{name}/faces get", "/people/{name}/faces post", "/people/{name}/faces/{face_id} delete"} {
+		want["paths "+op+" parameters name schema"] = map[string]int{"maxLength": vocab.MaxPersonNameLen}
+	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)
 	walk = func(path []string, v any) {
