@@ -52,8 +52,8 @@ endif
 bench:
 	$(GO) run ./bench/cmd/benchall -out BENCHMARKS.md
 
-# System packages: OpenCV + Tesseract for vision, Chromium for the docs
-# browser test, Prometheus for the scrape test, wrk for HTTP load,
+# System packages: OpenCV + Tesseract for vision, Chromium for the docs and
+# dashboard browser tests, Prometheus for the scrape test, wrk for HTTP load,
 # Mosquitto (and its command-line clients) for the MQTT tests.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
 	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets \
@@ -89,7 +89,8 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
-	./internal/mqtt:FuzzEscapeID ./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect
+	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody \
+	./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

@@ -145,24 +145,40 @@ func (s *Server) galleryAdd(w http.ResponseWriter, r *http.Request) {
 	}, http.StatusCreated)
 }
 
-func (s *Server) galleryDelete(w http.ResponseWriter, r *http.Request) {
+// galleryFaceParam reads :name and :face_id of a face in that person's
+// current gallery, answering 422 or 404 otherwise.
+func (s *Server) galleryFaceParam(w http.ResponseWriter, r *http.Request) (string, uint64, bool) {
 	ps := httprouter.ParamsFromContext(r.Context())
 	name, ok := personParam(w, ps, false)
 	if !ok {
-		return
+		return "", 0, false
 	}
 	id, err := strconv.ParseUint(ps.ByName("face_id"), 10, 64)
 	if err != nil {
 		httpx.WriteValidation(w, []vocab.FieldError{{Loc: []any{"path", "face_id"}, Type: "int_parsing",
 			Msg: "Input should be a valid integer, unable to parse string as an integer"}})
-		return
+		return "", 0, false
 	}
-	found := false
 	for _, f := range s.opts.View.GalleryFaces(name) {
-		found = found || f.FaceID == id
+		if f.FaceID == id {
+			return name, id, true
+		}
 	}
-	if !found {
-		httpx.WriteDetail(w, http.StatusNotFound, "Face not in this person's gallery")
+	httpx.WriteDetail(w, http.StatusNotFound, "Face not in this person's gallery")
+	return "", 0, false
+}
+
+// galleryImage serves a face's image (the same bytes as GET
+// /events/{face_id}/snapshot.jpg, found through the person's gallery).
+func (s *Server) galleryImage(w http.ResponseWriter, r *http.Request) {
+	if _, id, ok := s.galleryFaceParam(w, r); ok {
+		s.writeSnapshot(w, id)
+	}
+}
+
+func (s *Server) galleryDelete(w http.ResponseWriter, r *http.Request) {
+	name, id, ok := s.galleryFaceParam(w, r)
+	if !ok {
 		return
 	}
 	payload, _ := json.Marshal(projections.GalleryChange{Op: "remove", PersonName: name, FaceID: id})

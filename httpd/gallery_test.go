@@ -210,6 +210,15 @@ func TestGalleryAPI(t *testing.T) {
 	if fs := e.faces(t, "Bob"); len(fs) != 1 || fs[0].FromEvent != nil {
 		t.Fatalf("Bob's faces: %+v", fs)
 	}
+	// The image through the person's gallery: the same bytes.
+	if b, _ := e.image(t, fmt.Sprintf("/people/Bob/faces/%d", up.ID)); !bytes.Equal(b, upload) {
+		t.Fatal("GET /people/Bob/faces/{id} is not the upload")
+	}
+	for _, p := range []string{fmt.Sprintf("/people/Ann/faces/%d", up.ID), "/people/Bob/faces/1", "/people/Bob/faces/x"} {
+		if r := e.do(t, "GET", p, ""); r.code != 404 && r.code != 422 || r.hdr.Get("Content-Type") == "image/jpeg" {
+			t.Errorf("GET %s: %d", p, r.code)
+		}
+	}
 
 	// Removal.
 	for _, tc := range []struct {
@@ -394,4 +403,51 @@ func TestActionsSurviveRestart(t *testing.T) {
 	if fs := e.faces(t, "Eve"); len(fs) != 1 {
 		t.Fatalf("gallery after restart: %v", fs)
 	}
+}
+
+// TestGalleryErasure: DELETE /people/{name} takes the person's gallery
+// (events, images, the projection) with it, also across a restart.
+func TestGalleryErasure(t *testing.T) {
+	dir := t.TempDir()
+	e := identityEnv(t, dir)
+	now := time.Now().UnixMilli()
+	first := e.ingest(t, snapFaceJSON(now, "Zed", ingest.BBox{10, 10, 60, 70}, testJPEG(t, 100, 100), nil))
+	if r := e.do(t, "POST", "/people/Zed/faces", fmt.Sprintf(`{"from_event":%d}`, first)); r.code != 201 {
+		t.Fatalf("enrol: %d %s", r.code, r.body)
+	}
+	if r := e.do(t, "POST", "/people/Zed/faces", string(testJPEG(t, 40, 40)), "Content-Type", "image/jpeg"); r.code != 201 {
+		t.Fatalf("upload: %d %s", r.code, r.body)
+	}
+	if r := e.do(t, "POST", "/people/Kim/faces", string(testJPEG(t, 40, 40)), "Content-Type", "image/jpeg"); r.code != 201 {
+		t.Fatalf("upload: %d %s", r.code, r.body)
+	}
+	fs := e.faces(t, "Zed")
+	if r := e.do(t, "DELETE", "/people/Zed", ""); r.code != 200 {
+		t.Fatalf("erase: %d %s", r.code, r.body)
+	}
+	check := func(e *env) {
+		t.Helper()
+		if r := e.do(t, "GET", "/people/Zed/faces", ""); r.code != 404 {
+			t.Fatalf("Zed's gallery after erasure: %d %s", r.code, r.body)
+		}
+		for _, f := range fs {
+			if r := e.do(t, "GET", f.ImageURL, ""); r.code != 404 {
+				t.Fatalf("erased image %s: %d", f.ImageURL, r.code)
+			}
+		}
+		var changes []event
+		e.do(t, "GET", "/events?type=gallery_change", "").json(t, &changes)
+		if len(changes) != 1 || changes[0].Payload["person_name"] != "Kim" {
+			t.Fatalf("gallery_change events after erasure: %+v", changes)
+		}
+		if fs := e.faces(t, "Kim"); len(fs) != 1 {
+			t.Fatalf("Kim's gallery: %+v", fs)
+		}
+	}
+	check(e)
+	e.srv.Close()
+	if err := e.store.Core.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(identityEnv(t, dir))
 }

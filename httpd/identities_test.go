@@ -32,7 +32,7 @@ func identityEnv(t *testing.T, dir string) *env {
 	lists.SetOverrides(st.View)
 	st.Ingest.SetLists(lists)
 	api, err := httpd.New(httpd.Options{Log: st.Log, View: st.View, Ingest: st.Ingest, RetentionDays: 30,
-		Lists: lists, WatchlistFiles: lists, Gatherer: st.Reg, Registerer: st.Reg})
+		Lists: lists, WatchlistFiles: lists, Eraser: st.View, Scrubber: st.Log, Gatherer: st.Reg, Registerer: st.Reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,8 @@ func TestCorrections(t *testing.T) {
 }
 
 func TestWatchlistAPI(t *testing.T) {
-	e := identityEnv(t, "")
+	dir := t.TempDir()
+	e := identityEnv(t, dir)
 	now := time.Now().UnixMilli()
 	noList := func(text string) string {
 		return strings.Replace(plateJSON("cam", now, text), `,"list_match":"whitelist"`, "", 1)
@@ -162,6 +163,16 @@ func TestWatchlistAPI(t *testing.T) {
 	// The OCR tolerance: A8C123 matches ABC123.
 	if got := listMatch(e.ingest(t, noList("A8C123"))); got != "blacklist" {
 		t.Fatalf("list_match after PUT = %v", got)
+	}
+	// The API's watchlists survive a restart (they are replayed from the
+	// log's watchlist_change events).
+	e.srv.Close()
+	if err := e.store.Core.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = identityEnv(t, dir)
+	if got := listMatch(e.ingest(t, noList("ABC123"))); got != "blacklist" {
+		t.Fatalf("list_match after a restart = %v", got)
 	}
 	var lists map[string][]map[string]any
 	e.do(t, "GET", "/watchlists", "").json(t, &lists)
@@ -215,6 +226,7 @@ func TestIdentitiesAgainstBruteForce(t *testing.T) {
 	var dets []*det
 	check := func(e *env) {
 		t.Helper()
+		verifyClean(t, e.store.Log) // the identity views agree with the log
 		live := func(d *det) bool { return !d.expired && d.name != "" }
 		// Histories.
 		for _, p := range plates {

@@ -44,6 +44,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/httpx"
 	"github.com/securevision/events/internal/nilcheck"
@@ -134,6 +135,10 @@ type Options struct {
 	// Lists gives the plate search its list_match (the watchlists as
 	// matching sees them); nil leaves it null.
 	Lists interface{ Match(plate string) string }
+	// Eraser and Scrubber serve the erasure routes (DELETE /people/{name},
+	// DELETE /history/plates/{text}); with either nil they are not served.
+	Eraser   Eraser
+	Scrubber Scrubber
 	// WatchlistFiles shows the watchlist files' plates in GET
 	// /watchlists; nil shows the API's alone.
 	WatchlistFiles WatchlistFiles
@@ -242,12 +247,17 @@ func New(opts Options) (*Server, error) {
 // identity, health and metrics, which load balancers, probes and scrapers
 // call without a token, and every route of the API docs (the pages,
 // /openapi.json and the pages' assets, which a browser loads without
-// sending the token), which describe the API and hold no event data. The
-// OpenAPI document marks its public operations to match, and
+// sending the token), which describe the API and hold no event data, and
+// the dashboard's page and assets (package ui), which hold none either:
+// with auth on the page shows a token form and sends the token on every
+// data call. The OpenAPI document marks its public operations to match, and
 // TestPublicRoutes checks both that and what auth does on every route.
 func publicRoutes() []string {
 	paths := []string{"/", "/health", "/metrics"}
 	for _, r := range apidocs.Routes() {
+		paths = append(paths, r.Path)
+	}
+	for _, r := range ui.Routes() {
 		paths = append(paths, r.Path)
 	}
 	return paths
@@ -300,7 +310,12 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/people", s.people)
 	s.handle(http.MethodGet, galleryFacesPath, s.galleryList)
 	s.handle(http.MethodPost, galleryFacesPath, s.galleryAdd)
+	s.handle(http.MethodGet, galleryFacesPath+"/:face_id", s.galleryImage)
 	s.handle(http.MethodDelete, galleryFacesPath+"/:face_id", s.galleryDelete)
+	if s.opts.Eraser != nil && s.opts.Scrubber != nil {
+		s.handle(http.MethodDelete, "/people/:name", s.erase("person"))
+		s.handle(http.MethodDelete, "/history/plates/:text", s.erase("plate"))
+	}
 	s.handle(http.MethodGet, "/watchlists", s.watchlists)
 	s.handle(http.MethodPut, "/watchlists/:list/:plate", s.watchPut)
 	s.handle(http.MethodDelete, "/watchlists/:list/:plate", s.watchDelete)
@@ -314,6 +329,7 @@ func (s *Server) routes() {
 		s.handle(rt.Method, rt.Path, rt.Handler)
 	}
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
+	ui.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
 }
 
 // notFound answers 404 Not Found, or, when the path without its trailing

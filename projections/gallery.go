@@ -108,10 +108,7 @@ func replayActions(l eventlog.Store, code uint8, apply func(js []byte) error) (i
 	defer it.Close()
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
-		id, valid := typeKeyID(it.Key())
-		if !valid {
-			return n, fmt.Errorf("projections: type index key %x: %w", it.Key(), eventlog.ErrCorrupt)
-		}
+		id := indexID(it.Key())
 		val, err := l.Get(id)
 		if err != nil {
 			continue // erased or above the watermark

@@ -515,3 +515,12 @@ func (v *View) forgetPrefixIdentities(tx *eventlog.Tx, low, x uint64) error {
 	}
 	return nil
 }
+
+// indexID is the id that ends an index key (type, source, history,
+// correction keys all end with it).
+func indexID(k []byte) uint64 {
+	if len(k) < 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(k[len(k)-8:])
+}

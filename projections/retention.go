@@ -225,7 +225,7 @@ func firstState(tx *eventlog.Tx, low, end uint64) (uint64, error) {
 			return 0, err
 		}
 		if it.First() {
-			first = min(first, eventlog.KeyID(it.Key()))
+			first = min(first, indexID(it.Key()))
 		}
 		if err := it.Close(); err != nil {
 			return 0, err

@@ -191,15 +191,6 @@ func appendTypeKey(k []byte, t uint8, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// typeKeyID is the id of a type index key (eventlog.KeyID reads log keys
-// only); false when k is not one.
-func typeKeyID(k []byte) (uint64, bool) {
-	if len(k) != 11 || k[0] != eventlog.FamIndex || k[1] != 'y' {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(k[3:]), true
-}
-
 func sourceKey(src string, id uint64) []byte {
 	return appendSourceKey(make([]byte, 0, 3+len(src)+8), src, id)
 }

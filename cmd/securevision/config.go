@@ -63,6 +63,11 @@ type Config struct {
 		DiscoveryPrefix string        `env:"DISCOVERY_PREFIX" allowed:"MQTT topic levels without +, #, NUL, empty levels or a leading $ (set but empty: no discovery)"`
 		AlertOffDelay   time.Duration `env:"ALERT_OFF_DELAY" envDefault:"30s" allowed:"a positive Go duration such as 30s"`
 	} `envPrefix:"SECUREVISION__MQTT__"`
+	Webhooks struct {
+		WebhookAllowLoopback bool          `env:"ALLOW_LOOPBACK" envDefault:"false" allowed:"true or false"`
+		WebhookTimeout       time.Duration `env:"TIMEOUT" envDefault:"10s" allowed:"a Go duration from 1s to 5m such as 10s"`
+		WebhookConcurrency   int           `env:"MAX_CONCURRENCY" envDefault:"32" allowed:"an integer from 1 to 1024"`
+	} `envPrefix:"SECUREVISION__WEBHOOKS__"`
 	// LogLevel is also read before the rest (logLevel), so that start-up
 	// is logged at that level; here it is validated.
 	LogLevel slog.Level `env:"SECUREVISION__LOG_LEVEL" envDefault:"INFO" allowed:"DEBUG, INFO, WARN or ERROR"`
@@ -152,6 +157,10 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("LogLevel", "")
 	case c.Ingest.Cooldown < 0:
 		return bad("Cooldown", "negative")
+	case c.Webhooks.WebhookTimeout < time.Second || c.Webhooks.WebhookTimeout > 5*time.Minute:
+		return bad("WebhookTimeout", "out of range")
+	case c.Webhooks.WebhookConcurrency < 1 || c.Webhooks.WebhookConcurrency > 1024:
+		return bad("WebhookConcurrency", "out of range")
 	}
 	if a := c.Debug.PprofAddr; a != "" {
 		host, _, err := net.SplitHostPort(a)

@@ -124,6 +124,19 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	hooks, hookRoutes, err := newWebhooks(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the HTTP drain and the producers, before the store
+		// closes (deferred earlier, so it runs later): the last cursors
+		// are written.
+		if err := hooks.Close(); err != nil {
+			closeErrs = append(closeErrs, err)
+			logger.Error("close webhooks", "err", err)
+		}
+	}()
 	// The MQTT publisher reads the log from its cursor; it stops before
 	// the store closes (step 4 below; the deferred stop covers the early
 	// returns and is a no-op after it).
@@ -138,6 +151,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 			logger.Error("stop mqtt", "err", err)
 		}
 	}()
+	stats, err := hourlyStats(st, logger)
+	if err != nil {
+		return err
+	}
 	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
@@ -152,8 +169,11 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
 		WatchlistFiles:     vis.lists,
+		Eraser:             st.View(),
+		Scrubber:           st.Log(),
 		Lists:              vis.lists,
-		Health:             mq.health(),
+		Health:             append(mq.health(), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
+		Routes:             append([]httpd.Route{stats}, hookRoutes...),
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,

@@ -10,11 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/internal/mqtt"
+	"github.com/securevision/events/internal/webhook"
+	"github.com/securevision/events/projections"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -42,6 +45,18 @@ func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.R
 func (s *stream) handler() http.Handler              { return s.hub }
 func (s *stream) clients() int                       { return s.hub.Clients() }
 func (s *stream) shutdown(ctx context.Context) error { return s.hub.Shutdown(ctx) }
+
+// hourlyStats wires GET /stats/hourly (the dashboard's chart): the
+// projection is subscribed to the commit bus after the stream and
+// rebuilds what was stored before on its first request.
+func hourlyStats(st *core.Core, logger *slog.Logger) (httpd.Route, error) {
+	h, err := projections.NewHourly(projections.HourlyOptions{Log: st.Log(), View: st.View(), Logger: logger})
+	if err != nil {
+		return httpd.Route{}, err
+	}
+	st.Subscribe(h.Committed) // for the server's lifetime: never unsubscribed
+	return httpd.Route{Method: http.MethodGet, Path: ui.StatsPath, Handler: ui.HourlyHandler(h)}, nil
+}
 
 // visionWiring runs the camera sources and the plate watchlists. The
 // watchlists also fill list_match for plates posted to /ingest.
@@ -169,4 +184,29 @@ func (w *mqttWiring) stop(ctx context.Context) error {
 		return nil
 	}
 	return w.pub.Stop(ctx)
+}
+
+// newWebhooks starts the webhook deliveries over the core (each webhook
+// reads the log from its cursor, woken by the commit bus) and returns
+// their API routes. Close the manager before the core.
+func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
+	m, err := webhook.New(webhook.Options{
+		Log:       st.Log(),
+		Subscribe: st.Subscribe,
+		// Deliveries carry an event as GET /events/{id} returns it.
+		Decorate:       st.View().Decorate,
+		AllowLoopback:  cfg.Webhooks.WebhookAllowLoopback,
+		Timeout:        cfg.Webhooks.WebhookTimeout,
+		MaxConcurrency: cfg.Webhooks.WebhookConcurrency,
+		Logger:         logger,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var routes []httpd.Route
+	for _, r := range m.Routes() {
+		routes = append(routes, httpd.Route{Method: r.Method, Path: r.Path, Handler: r.Handler})
+	}
+	return m, routes, nil
 }

@@ -34,13 +34,17 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /ingest post requestBody content application/json schema oneOf 1":                           {"maxItems": vocab.MaxItems},
 		"components schemas CorrectionIn properties person_name":                                           {"maxLength": vocab.MaxPersonNameLen},
 		"components schemas CorrectionIn properties plate_text":                                            {"maxLength": vocab.MaxPlateTextLen},
+		"components schemas WebhookIn properties person_name":                                              {"maxLength": vocab.MaxPersonNameLen},
 		"components schemas CorrectionIn properties note":                                                  {"maxLength": vocab.MaxNoteLen},
 		"paths /watchlists/{list}/{plate} put parameters plate schema":                                     {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} delete parameters plate schema":                                  {"maxLength": vocab.MaxPlateTextLen},
 		"paths /watchlists/{list}/{plate} put requestBody content application/json schema properties note": {"maxLength": vocab.MaxNoteLen},
+		"components schemas SourceHourly properties counts":                                                {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"components schemas OtherHourly properties counts":                                                 {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"paths /stats/hourly get parameters limit schema":                                                  {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
 	}
 	// The face gallery (spec_gallery.go).
-	for _, op := range []string{"/people/{name}/faces get", "/people/{name}/faces post", "/people/{name}/faces/{face_id} delete"} {
+	for _, op := range []string{"/people/{name}/faces get", "/people/{name}/faces post", "/people/{name}/faces/{face_id} delete", "/people/{name}/faces/{face_id} get"} {
 		want["paths "+op+" parameters name schema"] = map[string]int{"maxLength": vocab.MaxPersonNameLen}
 	}
 	got := map[string]map[string]int{}

@@ -68,6 +68,18 @@ func galleryEndpoints() []endpoint {
 				tooMany(), unavailable("Event store unavailable"),
 			},
 		}},
+		{method: "GET", path: "/people/{name}/faces/{face_id}", op: &operation{
+			Tags: []string{"identities"}, Summary: "A gallery image", OperationID: "gallery_image",
+			Description: "The face's JPEG, as GET /events/{face_id}/snapshot.jpg serves it, while the face is in this person's gallery.",
+			Parameters:  []*parameter{name, faceID},
+			Responses: ordered[*response]{
+				{"200", &response{Description: "The JPEG.", Content: ordered[*mediaType]{
+					{"image/jpeg", &mediaType{Schema: &schema{Type: "string", Format: "binary"}}}}}},
+				unauthorized(),
+				errResp("404", "The face is not in this person's gallery.", "Face not in this person's gallery"),
+				badName, tooMany(),
+			},
+		}},
 		{method: "DELETE", path: "/people/{name}/faces/{face_id}", op: &operation{
 			Tags: []string{"identities"}, Summary: "Remove a face from a person's gallery", OperationID: "gallery_delete",
 			Description: "Appends a `gallery_change` event (`op: remove`); the recogniser drops the image within seconds. The add " +

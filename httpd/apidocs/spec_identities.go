@@ -121,6 +121,30 @@ func identityEndpoints() []endpoint {
 			Description: "Every person with retained face matches, by name, `unknown` included.",
 			Responses:   ordered[*response]{okJSON("The people.", arrayOf(ref("Person"), ""), nil), unauthorized(), tooMany()},
 		}},
+		{method: "DELETE", path: "/people/{name}", op: &operation{
+			Tags: []string{"identities"}, Summary: "Erase a person", OperationID: "erase_person",
+			Description: "Erasure on request (GDPR Art. 17, BIPA): deletes every face_match recognised as or corrected to " +
+				"the name, with its snapshot, its corrections and every index entry, and the person's gallery events and " +
+				"images; then rewrites the store so that the name is in none of its files (tables, WAL) and appends an " +
+				"`erasure` event holding only a salted hash. Backups taken before still hold the data.",
+			Parameters: []*parameter{{Name: "name", In: "path", Required: true, Schema: &schema{Type: "string"}}},
+			Responses: ordered[*response]{
+				okJSON("The erasure event; payload.erased counts the deleted detections.", ref("Event"), nil),
+				unauthorized(), invalid([]any{"path", "name"}, "Value error, not a person name", "value_error"),
+				tooMany(), errResp("503", "The erasure failed part-way; repeat it.", "Erasure failed: see the server log; the request may be repeated"),
+			},
+		}},
+		{method: "DELETE", path: "/history/plates/{text}", op: &operation{
+			Tags: []string{"identities"}, Summary: "Erase a plate", OperationID: "erase_plate",
+			Description: "As DELETE /people/{name}, for every plate_read of the normalised plate (read as it or corrected to it), " +
+				"its corrections and the plate's watchlist changes.",
+			Parameters: []*parameter{{Name: "text", In: "path", Required: true, Schema: &schema{Type: "string"}}},
+			Responses: ordered[*response]{
+				okJSON("The erasure event.", ref("Event"), nil),
+				unauthorized(), invalid([]any{"path", "text"}, "Value error, not a plate text", "value_error"),
+				tooMany(), errResp("503", "The erasure failed part-way; repeat it.", "Erasure failed: see the server log; the request may be repeated"),
+			},
+		}},
 		{method: "GET", path: "/watchlists", op: &operation{
 			Tags: []string{"identities"}, Summary: "The watchlists", OperationID: "watchlists",
 			Description: "Both lists as matching applies them: the API's entries, then the watchlist files' keys the API has not changed.",

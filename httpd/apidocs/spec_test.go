@@ -76,31 +76,45 @@ func TestSpecOperations(t *testing.T) {
 	m := specMap(t)
 	paths := dig(t, m, "paths").(map[string]any)
 	want := map[string][]string{
-		"GET /":                               {"200"},
-		"GET /health":                         {"200", "503"},
-		"GET /metrics":                        {"200"},
-		"GET /events":                         {"200", "401", "422", "429"},
-		"GET /events/{event_id}":              {"200", "401", "404", "422"},
-		"GET /events/{event_id}/snapshot.jpg": {"200", "401", "404", "422"},
-		"GET /faces/{event_id}":               {"200", "401", "404", "422"},
-		"GET /plates/{event_id}":              {"200", "401", "404", "422"},
-		"POST /ingest":                        {"200", "401", "403", "413", "415", "422", "503"},
-		"POST /cleanup":                       {"200", "401", "403"},
-		"POST /backup":                        {"200", "401", "403", "409", "503"},
-		"GET /stream":                         {"101", "401", "403"},
-		"POST /events/{event_id}/corrections": {"201", "401", "403", "404", "415", "422", "503"},
-		"GET /search/plates":                  {"200", "401", "422"},
-		"GET /history/plates/{text}":          {"200", "401", "422"},
-		"GET /history/people/{name}":          {"200", "401", "422"},
-		"GET /people":                         {"200", "401"},
-		"GET /watchlists":                     {"200", "401"},
-		"PUT /watchlists/{list}/{plate}":      {"200", "401", "403", "404", "415", "503"},
-		"DELETE /watchlists/{list}/{plate}":   {"200", "401", "403", "404", "503"},
+		"GET /":                                     {"200"},
+		"GET /health":                               {"200", "503"},
+		"GET /metrics":                              {"200"},
+		"GET /events":                               {"200", "401", "422", "429"},
+		"GET /events/{event_id}":                    {"200", "401", "404", "422"},
+		"GET /events/{event_id}/snapshot.jpg":       {"200", "401", "404", "422"},
+		"GET /faces/{event_id}":                     {"200", "401", "404", "422"},
+		"GET /plates/{event_id}":                    {"200", "401", "404", "422"},
+		"POST /ingest":                              {"200", "401", "403", "413", "415", "422", "503"},
+		"POST /cleanup":                             {"200", "401", "403"},
+		"POST /backup":                              {"200", "401", "403", "409", "503"},
+		"GET /stream":                               {"101", "401", "403"},
+		"POST /events/{event_id}/corrections":       {"201", "401", "403", "404", "415", "422", "503"},
+		"GET /search/plates":                        {"200", "401", "422"},
+		"GET /history/plates/{text}":                {"200", "401", "422"},
+		"GET /history/people/{name}":                {"200", "401", "422"},
+		"GET /people":                               {"200", "401"},
+		"GET /watchlists":                           {"200", "401"},
+		"DELETE /people/{name}":                     {"200", "401", "403", "422", "503"},
+		"DELETE /history/plates/{text}":             {"200", "401", "403", "422", "503"},
+		"PUT /watchlists/{list}/{plate}":            {"200", "401", "403", "404", "415", "503"},
+		"DELETE /watchlists/{list}/{plate}":         {"200", "401", "403", "404", "503"},
+		"GET /ui":                                   {"308"},
+		"GET /ui/":                                  {"200"},
+		"GET /ui/assets/{name}":                     {"200", "404"},
+		"GET /stats/hourly":                         {"200", "401", "422", "429", "503"},
+		"POST /webhooks":                            {"201", "401", "403", "413", "415", "422", "503"},
+		"GET /webhooks":                             {"200", "401"},
+		"GET /webhooks/{webhook_id}":                {"200", "401", "404"},
+		"DELETE /webhooks/{webhook_id}":             {"204", "401", "403", "404"},
+		"POST /webhooks/{webhook_id}/replay":        {"200", "401", "403", "404", "415", "422"},
+		"POST /webhooks/{webhook_id}/rotate-secret": {"200", "401", "403", "404"},
+		"POST /webhooks/{webhook_id}/enable":        {"200", "401", "403", "404"},
 	}
 	// The face gallery (spec_gallery.go).
 	want["GET /people/{name}/faces"] = []string{"200", "401", "404", "422"}
 	want["POST /people/{name}/faces"] = []string{"201", "401", "403", "404", "413", "415", "422", "503"}
 	want["DELETE /people/{name}/faces/{face_id}"] = []string{"200", "401", "403", "404", "422", "503"}
+	want["GET /people/{name}/faces/{face_id}"] = []string{"200", "401", "404", "422"}
 	ops := Operations()
 	if len(ops) != len(want) {
 		t.Errorf("Operations() has %d entries, want %d: %v", len(ops), len(want), ops)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/securevision/events/internal/vocab"
 )
 
 const (
@@ -90,16 +92,11 @@ func normRune(r rune) (rune, bool) {
 // Normalise returns the identity of a plate: plate upper-cased, with
 // every character that is not a letter or a digit dropped (see the
 // package doc). It is idempotent.
-func Normalise(plate string) string {
-	var b strings.Builder
-	b.Grow(len(plate))
-	for _, r := range plate {
-		if n, ok := normRune(r); ok {
-			b.WriteRune(n)
-		}
-	}
-	return b.String()
-}
+//
+// It is vocab.NormalizePlate, the plate identity of the projections and
+// the watchlists; normRune is the same rule for one rune (TestNormalise
+// checks that they agree).
+func Normalise(plate string) string { return vocab.NormalizePlate(plate) }
 
 // Pattern is a parsed query. The zero Pattern is not valid; make one with
 // ParseQuery.

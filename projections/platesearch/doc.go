@@ -76,6 +76,12 @@
 // in the plate trie. (The empty suffix never does better than the last
 // character: R starts with a token that is not '*'.) A plate reached
 // through several suffixes counts at the least of their distances.
+// Likewise "?R" (R not starting with '*') is at the distance of R from the
+// plate without its first character — matching the '?' to it is never
+// worse than deleting the '?' or inserting before it — so "?BC12*" walks
+// the suffix trie with "BC12*" and counts only the suffixes that start at
+// a plate's second character (a plate of one character counts at the
+// cost of deleting R).
 //
 // A search keeps the best limit hits so far in a heap. In the plate trie
 // the walk meets plates in text order, so once the heap is full a later
@@ -91,11 +97,17 @@
 // prefix of the query (of R), O(visited nodes × query length), which for a
 // selective query does not grow with the number of plates. Queries that
 // give the walk little to prune on, such as a large max_distance for the
-// query's length or a leading '?' with a distance of 1 or more, visit a
-// large part of a trie, at a cost comparable to a scan of the plates.
-// bench/cmd/benchall section platesearch measures a realistic mix against
-// a scan. Add and Remove walk the plate's
-// n suffixes, O(n² × alphabet) for sibling lists, small for plates.
+// query's length or "??" and "?*" at the start, visit a large part of a
+// trie, at a cost comparable to a scan of the plates. bench/cmd/benchall
+// section platesearch measures a realistic mix against a scan. Add and
+// Remove walk the plate's n suffixes, O(n² × alphabet) for sibling lists,
+// small for plates.
+// Nodes live in one slice per trie; a search computes a row for every
+// child of each node it enters, so sibling lists scattered over the slice
+// as plates arrive would cost a cache miss per child. Once the nodes
+// allocated since the last time reach a quarter of the live ones, Add
+// lays the trie out again in breadth-first order (each sibling list one
+// contiguous run), O(nodes) under the write lock, O(1) amortised per Add.
 // Memory: one 16-byte node per trie node (the suffix trie has about one
 // node per distinct substring of the plates, which is of the order of their
 // total length) and a 12-byte entry per plate character.
@@ -107,6 +119,7 @@
 //
 // An Index is safe for concurrent use. Searches hold its read lock and run
 // in parallel; Add and Remove hold its write lock, so they wait for the
-// searches in progress and are serialised among themselves. Nothing
-// outside the index is called with the lock held.
+// searches in progress and are serialised among themselves (an Add that
+// re-lays a trie out holds it for that copy). Nothing outside the index is
+// called with the lock held.
 package platesearch

@@ -76,6 +76,8 @@ func (x *Index) Add(plate string) bool {
 		n := x.mu.sfx.insert(rs[k:])
 		x.mu.ends.link(&x.mu.sfx, n, b+int32(k), s)
 	}
+	x.mu.plates.maybeCompact()
+	x.mu.sfx.maybeCompact()
 	return true
 }
 
@@ -145,14 +147,22 @@ func (x *Index) SearchPattern(p Pattern, maxDist float64, limit int) ([]Hit, err
 	defer x.mu.RUnlock()
 	s := searcher{toks: p.toks, text: x.mu.text, bound: bound, limit: limit}
 	t := &x.mu.plates
-	if len(p.toks) > 1 && p.toks[0] == anyRun {
+	switch {
+	case len(p.toks) > 1 && p.toks[0] == anyRun:
 		// "*R" is at the distance of R from the plate's closest suffix:
 		// walk the suffixes with R, which prunes on R's first tokens.
 		s.toks = p.toks[1:]
-		s.ends = x.mu.ends.e
-		s.best = map[int32]int32{}
+		s.ends, s.best = x.mu.ends.e, map[int32]int32{}
 		t = &x.mu.sfx
-	} else {
+	case len(p.toks) > 1 && p.toks[0] == anyOne && p.toks[1] != anyRun:
+		// "?R" is at the distance of R from the plate without its first
+		// character: walk the suffixes with R, counting only those that
+		// start at the second character.
+		s.toks = p.toks[1:]
+		s.ends, s.best = x.mu.ends.e, map[int32]int32{}
+		s.second, s.base = true, x.mu.base
+		t = &x.mu.sfx
+	default:
 		s.ordered = true
 	}
 	s.width = len(s.toks) + 1
@@ -160,6 +170,15 @@ func (x *Index) SearchPattern(p Pattern, maxDist float64, limit int) ([]Hit, err
 	s.rows = make([]int32, (t.depth+2)*s.width)
 	firstRow(s.toks, s.rows[:s.width])
 	s.walk(0, 0)
+	if d := s.rows[s.width-1]; s.second && d <= s.bound {
+		// A plate of one character has no suffix from the second one:
+		// its rest is empty, at the cost of deleting R.
+		for c := x.mu.plates.nodes[0].child; c != 0; c = x.mu.plates.nodes[c].next {
+			if v := x.mu.plates.nodes[c].val; v != 0 {
+				s.best[v-1] = d
+			}
+		}
+	}
 	for slot, d := range s.best {
 		s.offer(hit{plate: s.text[slot], dist: d})
 	}
@@ -242,6 +261,10 @@ type searcher struct {
 	// distance of each plate met so far (a plate has many suffixes).
 	ends []suffix
 	best map[int32]int32
+	// second: count only the suffixes from a plate's second character
+	// (the k-th suffix of a slot is entry base[slot]+k).
+	second bool
+	base   []int32
 }
 
 // walk visits the children of node n, whose row is at depth d.
@@ -249,8 +272,13 @@ func (s *searcher) walk(n int32, d int) {
 	w := s.width
 	prev := s.rows[d*w : (d+1)*w]
 	cur := s.rows[(d+1)*w : (d+2)*w]
+	var buf [8]rune
+	want, all := s.wanted(prev, buf[:0])
 	for c := s.nodes[n].child; c != 0; c = s.nodes[c].next {
 		nd := &s.nodes[c]
+		if !all && !slices.Contains(want, nd.r) {
+			continue
+		}
 		low := nextRow(s.toks, prev, cur, nd.r)
 		if low > s.bound {
 			continue
@@ -261,6 +289,9 @@ func (s *searcher) walk(n int32, d int) {
 			} else {
 				for e := nd.val; e != 0; e = s.ends[e].next {
 					slot := s.ends[e].slot
+					if s.second && e != s.base[slot]+1 {
+						continue
+					}
 					if old, ok := s.best[slot]; !ok || dist < old {
 						s.best[slot] = dist
 					}
@@ -272,6 +303,46 @@ func (s *searcher) walk(n int32, d int) {
 			s.walk(c, d+1)
 		}
 	}
+}
+
+// wanted tells which children of a node whose row is prev can stay
+// within the bound, so that the walk computes no row for the others (most
+// nodes a search meets are such children, at the edge of the region it
+// explores). Every cell of a child's row is one of these seeds plus
+// further costs: prev[0]+1 edit; for a '*' column its cell of prev; for
+// another column its cell of prev plus 1 edit (an insertion), and the
+// previous column's cell of prev plus the substitution cost of the child's
+// character. Only the last depend on the character: when no other seed is
+// within the bound, a child can be only if its character is a token (or
+// its confusion) of a column whose previous cell is within the bound. all
+// reports that no character can be excluded; otherwise want lists the
+// characters that may be (appended to buf).
+func (s *searcher) wanted(prev []int32, buf []rune) (want []rune, all bool) {
+	// (The seed prev[0]+1 edit needs no test of its own: the first
+	// column's tests below cover it, as a '*' cell is at most its left
+	// neighbour.)
+	for j, t := range s.toks {
+		if t == anyRun {
+			if prev[j+1] <= s.bound {
+				return nil, true
+			}
+			continue
+		}
+		if prev[j+1]+costEdit <= s.bound {
+			return nil, true
+		}
+		switch p := prev[j]; {
+		case p > s.bound:
+		case t == anyOne || p+costEdit <= s.bound || len(buf)+2 > cap(buf):
+			return nil, true
+		default:
+			buf = append(buf, t)
+			if p+costConfusion <= s.bound && t < 128 && confusion[t] != 0 {
+				buf = append(buf, rune(confusion[t]))
+			}
+		}
+	}
+	return buf, false
 }
 
 // offer keeps h if it is among the best limit hits, and once there are

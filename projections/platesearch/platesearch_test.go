@@ -153,9 +153,14 @@ func randChar(r *rand.Rand) byte {
 	return others[r.IntN(len(others))]
 }
 
-// randPlate is a realistic plate: 2 to 8 letters and digits.
+// randPlate is a realistic plate: 2 to 8 letters and digits, and now
+// and then a single character (the index must hold any plate).
 func randPlate(r *rand.Rand) string {
-	b := make([]byte, 2+r.IntN(7))
+	n := 2 + r.IntN(7)
+	if r.IntN(20) == 0 {
+		n = 1
+	}
+	b := make([]byte, n)
 	for i := range b {
 		b[i] = randChar(r)
 	}
@@ -261,6 +266,9 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		if x.Len() != len(set) {
 			t.Fatalf("Len = %d; want %d", x.Len(), len(set))
 		}
+		if n == 1500 && x.mu.sfx.placed == len(x.mu.sfx.nodes)-1 {
+			t.Fatalf("%d suffix trie nodes and no compact: the test misses the re-laid-out trie", len(x.mu.sfx.nodes))
+		}
 		queries := make([]string, 60)
 		for i := range queries {
 			queries[i] = randQuery(r, plates)
@@ -291,6 +299,51 @@ func TestSearchMatchesBruteForce(t *testing.T) {
 		}
 		checkAll(t, x, set, queries)
 	}
+}
+
+// TestCompact: the tries lay themselves out again as they grow (and
+// here on demand, after removals left holes); answers do not change.
+func TestCompact(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := NewIndex()
+	set := map[string]bool{}
+	var plates []string
+	for range 800 {
+		p := randPlate(r)
+		if x.Add(p) {
+			plates = append(plates, p)
+			set[p] = true
+		}
+	}
+	for i, p := range plates {
+		if i%2 == 0 {
+			x.Remove(p)
+			delete(set, p)
+		}
+	}
+	queries := make([]string, 25)
+	for i := range queries {
+		queries[i] = randQuery(r, plates)
+	}
+	checkAll(t, x, set, queries)
+	before := len(x.mu.sfx.nodes)
+	x.mu.plates.compact()
+	x.mu.sfx.compact()
+	if after := len(x.mu.sfx.nodes); after >= before || len(x.mu.sfx.free) != 0 {
+		t.Fatalf("compact kept %d of %d suffix nodes and %d free", after, before, len(x.mu.sfx.free))
+	}
+	checkAll(t, x, set, queries)
+	// Removing and adding after a compact still works.
+	for i, p := range plates {
+		if i%4 == 0 {
+			x.Add(p)
+			set[p] = true
+		} else if i%2 == 1 && i%3 == 0 {
+			x.Remove(p)
+			delete(set, p)
+		}
+	}
+	checkAll(t, x, set, queries)
 }
 
 func TestSearchEdgeCases(t *testing.T) {
@@ -327,6 +380,14 @@ func TestSearchEdgeCases(t *testing.T) {
 	}
 	if got := search("ав12", 1, 10); !reflect.DeepEqual(got, []Hit{{"АВ123", 1}}) {
 		t.Fatalf("Search(ав12) = %v", got)
+	}
+	// A leading '?' (searched among the suffixes from the second
+	// character), down to a plate of one character.
+	if got := search("?B", 1, 10); !reflect.DeepEqual(got, []Hit{{"Q", 1}}) {
+		t.Fatalf("Search(?B, 1) = %v; want Q at 1 ('?' for Q, B deleted)", got)
+	}
+	if got := search("?B12?", 0, 10); !reflect.DeepEqual(got, []Hit{{"AB123", 0}, {"AB124", 0}}) {
+		t.Fatalf("Search(?B12?) = %v", got)
 	}
 	// Closest first, then by text.
 	if got := search("AB12Z", 1, 10); !reflect.DeepEqual(got, []Hit{{"AB123", 1}, {"AB124", 1}}) {

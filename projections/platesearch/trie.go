@@ -21,6 +21,8 @@ type trie struct {
 	// depth is at least the longest text ever inserted (it does not
 	// shrink): searches size their DP rows by it.
 	depth int
+	// placed counts the nodes allocated since the last compact.
+	placed int
 }
 
 func (t *trie) init() {
@@ -28,6 +30,7 @@ func (t *trie) init() {
 }
 
 func (t *trie) alloc(r rune) int32 {
+	t.placed++
 	if n := len(t.free); n > 0 {
 		i := t.free[n-1]
 		t.free = t.free[:n-1]
@@ -160,4 +163,53 @@ func (s *suffixes) unlink(t *trie, n, e int32) {
 		s.e[x.next].prev = x.prev
 	}
 	s.e[e] = suffix{}
+}
+
+// compactMin is the fewest new nodes worth a compact: below it the
+// layout matters little and the copy would dominate small tries.
+const compactMin = 4096
+
+// maybeCompact compacts the trie once the nodes placed since the last
+// compact are a quarter of the live ones, so the copies cost O(1) per
+// insert, amortised.
+func (t *trie) maybeCompact() {
+	if t.placed >= max(compactMin, (len(t.nodes)-len(t.free))/4) {
+		t.compact()
+	}
+}
+
+// compact lays the live nodes out again in breadth-first order. A walk
+// computes a row for every child of the nodes it enters, and nodes
+// allocated one at a time as plates arrive put siblings far apart in
+// memory, a cache miss each; after a compact each sibling list is one
+// contiguous run. Nothing outside the trie holds node indices (Remove
+// finds paths by their characters), so the renumbering is invisible.
+func (t *trie) compact() {
+	old := t.nodes
+	nodes := make([]node, 1, len(old)-len(t.free))
+	nodes[0] = node{r: old[0].r, val: old[0].val}
+	// Each queue item is a sibling list still to copy: its first node
+	// in old, and the parent's index in nodes.
+	type item struct{ first, parent int32 }
+	queue := []item{{old[0].child, 0}}
+	for i := 0; i < len(queue); i++ {
+		it := queue[i]
+		last := int32(0)
+		for c := it.first; c != 0; c = old[c].next {
+			n := int32(len(nodes))
+			nodes = append(nodes, node{r: old[c].r, val: old[c].val})
+			if last == 0 {
+				nodes[it.parent].child = n
+			} else {
+				nodes[last].next = n
+			}
+			last = n
+			if old[c].child != 0 {
+				queue = append(queue, item{old[c].child, n})
+			}
+		}
+	}
+	t.nodes = nodes
+	t.free = nil
+	t.placed = 0
 }

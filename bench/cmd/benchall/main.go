@@ -73,6 +73,9 @@ func sections() []section {
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
 		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
+		{"webhooks", "j. Webhooks", true, runWebhooks},
+		{"platesearch", "k. Plate search", true, runPlatesearch},
+		{"ui", "l. Dashboard", true, runUI},
 	}
 }
 
