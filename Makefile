@@ -90,7 +90,8 @@ FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRed
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
 	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody \
-	./httpd:FuzzCorrectionBody ./httpd:FuzzWatchlistPut ./httpd:FuzzSearchQuery
+	./httpd:FuzzCorrectionBody ./httpd:FuzzWatchlistPut ./httpd:FuzzSearchQuery \
+	./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \

@@ -51,6 +51,8 @@ func (v *View) erase(ctx context.Context, fam byte, name string) (int, error) {
 	v.stalePlates()
 	if fam == 'h' {
 		v.watch.forget(name)
+	} else {
+		v.forgetGallery(name)
 	}
 	return n, nil
 }

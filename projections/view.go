@@ -67,6 +67,7 @@ type View struct {
 	keysOnly bool
 	ids      *identities
 	watch    *watchState
+	gallery  *galleryState
 	plates   plateSearch
 
 	mu struct {
@@ -95,7 +96,7 @@ type View struct {
 // it so for the server, the tools, the benchmarks and the tests alike;
 // nothing else does.
 func New(opts Options) *View {
-	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState()}
+	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState(), gallery: newGalleryState()}
 	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
@@ -117,6 +118,10 @@ func (v *View) Attach(l eventlog.Store) error {
 		return err
 	}
 	watchChanges, err := v.loadWatch(l)
+	if err != nil {
+		return err
+	}
+	galleryChanges, err := v.loadGallery(l)
 	if err != nil {
 		return err
 	}
@@ -170,7 +175,7 @@ func (v *View) Attach(l eventlog.Store) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "took", time.Since(start).String())
+	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "gallery_changes", galleryChanges, "took", time.Since(start).String())
 	return nil
 }
 
@@ -418,6 +423,7 @@ func (v *View) zoneLocked(b uint64) *zone {
 // never announces an event that /health does not count yet.
 func (v *View) Committed(b eventlog.Batch) {
 	v.committedIdentities(b)
+	v.committedGallery(b)
 	v.notePlates(b)
 	nowSec := v.now().Unix()
 	v.mu.Lock()
