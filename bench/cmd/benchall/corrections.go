@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -63,6 +64,15 @@ func runCorrections(e *env, s *bench.Section) error {
 	if err != nil {
 		return err
 	}
+	// Then the steady state: detections arriving in batches of 100 on
+	// both stores, and on the corrected one a correction of one of each
+	// batch right after it, so that its newest records hold corrections
+	// at the 1% rate (the bulk above sits behind them).
+	tail, err := appendSteadyTail(e.ctx, base.URL, corr.URL, 200)
+	if err != nil {
+		return err
+	}
+	n += tail
 	// Both servers past the compactions their stores owe (the corrected
 	// one has just written 1% more records), as a long-running server is.
 	for _, srv := range []*bench.Server{base, corr} {
@@ -82,7 +92,8 @@ func runCorrections(e *env, s *bench.Section) error {
 			marked++
 		}
 	}
-	s.Text = append(s.Text, fmt.Sprintf("%d corrections appended (1%% of %d events); the newest page of 100 carries %d corrected events.",
+	s.Text = append(s.Text, fmt.Sprintf("%d corrections appended: one for every 100th of the %d events, then 200 batches of 100 new detections "+
+		"on both stores, each followed on the corrected store by a correction of one of its events; the newest page of 100 carries %d corrected events.",
 		n, info.Events, marked))
 
 	var runs [2][]bench.LoadResult
@@ -170,4 +181,48 @@ func postCorrections(ctx context.Context, baseURL string, first, last, step uint
 	close(ids)
 	wg.Wait()
 	return int(done.Load()), firstErr
+}
+
+// appendSteadyTail posts rounds batches of 100 generated detections to
+// both servers and, after each, a correction of one of the batch's events
+// to corrURL. It returns the corrections made.
+func appendSteadyTail(ctx context.Context, baseURL, corrURL string, rounds int) (int, error) {
+	g := bench.NewGenerator(11, bench.Sources(16))
+	post := func(url string, body []byte) (uint64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		var res struct {
+			FirstID uint64 `json:"first_id"`
+		}
+		if resp.StatusCode/100 != 2 {
+			return 0, fmt.Errorf("POST %s: %s", url, resp.Status)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&res)
+		return res.FirstID, err
+	}
+	n := 0
+	for i := range rounds {
+		body := g.Body(100, time.Now().UnixMilli())
+		if _, err := post(baseURL+"/ingest", body); err != nil {
+			return n, err
+		}
+		first, err := post(corrURL+"/ingest", body)
+		if err != nil {
+			return n, err
+		}
+		id := first + uint64(i*37%100)
+		if _, err := post(fmt.Sprintf("%s/events/%d/corrections", corrURL, id), []byte(`{"false_positive":true,"note":"bench"}`)); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
