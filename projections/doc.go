@@ -17,6 +17,7 @@
 //	'I' 'c' detection:u64 corr:u64   -> member    corrections
 //	'I' 'h' plate 0x00 id:u64        -> ts_ms:u64 source   plate history
 //	'I' 'n' person 0x00 id:u64       -> ts_ms:u64 source   person history
+//	'I' 'v'                          -> u64       identity views' version
 //	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64 det:u64
 //
 // type is the event type's code from internal/vocab (1 face_match,
@@ -103,6 +104,10 @@
 //     cameras) be read from the key range alone. Pages of a history are
 //     Query with Plate or Person set: the range drives, records are read
 //     from the log.
+//     A store written before the histories existed has no 'I' 'v' key:
+//     Attach writes its detections' entries once, in chunks of exclusive
+//     updates, then the key (verify skips the completeness check until
+//     then).
 //   - Plate search: an in-memory index (package platesearch) of the
 //     distinct plates of 'I' 'h', built on the first search, fed by
 //     Committed, rebuilt after retention; each hit is checked against its

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -525,4 +526,67 @@ func indexID(k []byte) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(k[len(k)-8:])
+}
+
+// viewsVersionKey holds the version of the identity views a store has:
+// absent in stores written before they existed, whose detections have no
+// history entries yet.
+var viewsVersionKey = []byte{eventlog.FamIndex, 'v'}
+
+// viewsVersion 1: the plate and person histories cover every detection.
+const viewsVersion = 1
+
+// backfillChunk is how many log records one backfill update reads: a
+// bounded batch, so a large store is converted in many small commits.
+const backfillChunk = 64 << 10
+
+// backfillHistory writes the history entries of every detection of a
+// store from before the identity views, once (Attach, before anything
+// appends), in chunks of exclusive updates, then marks the store. A crash
+// part-way repeats it: the entries it writes are the same.
+func (v *View) backfillHistory(l eventlog.Store) (int, error) {
+	it, err := l.NewIter(viewsVersionKey, append(bytes.Clone(viewsVersionKey), 0))
+	if err != nil {
+		return 0, err
+	}
+	done := it.First()
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	if done {
+		return 0, nil
+	}
+	n := 0
+	st := l.State()
+	for from := st.First; from <= st.Last; from += backfillChunk {
+		to := min(from+backfillChunk, st.Last+1)
+		err := l.Update(context.Background(), func(tx *eventlog.Tx) error {
+			it, err := tx.NewIter(eventlog.LogKey(from), eventlog.LogKey(to))
+			if err != nil {
+				return err
+			}
+			defer it.Close()
+			for ok := it.First(); ok; ok = it.Next() {
+				typ, ts, src, js, err := eventlog.SplitValue(it.Value())
+				if err != nil {
+					return err
+				}
+				id := eventlog.KeyID(it.Key())
+				if fam, name, ok := v.historyOf(id, typ, js); ok && vocab.IsDetection(typ) {
+					if err := tx.Set(appendHistoryKey(nil, fam, name, id), historyValue(ts, string(src))); err != nil {
+						return err
+					}
+					n++
+				}
+			}
+			return it.Error()
+		})
+		if err != nil {
+			return n, fmt.Errorf("projections: backfill histories: %w", err)
+		}
+	}
+	err = l.Update(context.Background(), func(tx *eventlog.Tx) error {
+		return tx.Set(viewsVersionKey, binary.BigEndian.AppendUint64(nil, viewsVersion))
+	})
+	return n, err
 }

@@ -562,3 +562,35 @@ func TestDetectionPagesSkipActionRuns(t *testing.T) {
 	}
 	verifyClean(t, s.Log)
 }
+
+// TestHistoriesBackfilledOnce: a store from before the histories (no
+// entries, no version key) gets them when it is first opened, and verify
+// is clean afterwards.
+func TestHistoriesBackfilledOnce(t *testing.T) {
+	dir := t.TempDir()
+	s := storetest.Open(t, storetest.Options{Dir: dir})
+	now := time.Now().UnixMilli()
+	s.Append(t, storetest.Plate("cam", now, "ABC123"), storetest.Face("cam", now, "Ann"), storetest.Plate("cam", now, "ABC123"))
+	if err := s.Log.Update(context.Background(), func(tx *eventlog.Tx) error {
+		for _, fam := range []byte{'h', 'n', 'v'} {
+			if err := tx.DeleteRange([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Core.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = storetest.Open(t, storetest.Options{Dir: dir})
+	a, err := s.View.Plate("ABC123")
+	if err != nil || a.Count != 2 {
+		t.Fatalf("ABC123 after the backfill: %+v, %v", a, err)
+	}
+	if p, _ := s.View.Person("Ann"); p.Count != 1 {
+		t.Fatalf("Ann after the backfill: %+v", p)
+	}
+	verifyClean(t, s.Log)
+}

@@ -117,6 +117,13 @@ func (v *View) Attach(l eventlog.Store) error {
 	if err != nil {
 		return err
 	}
+	backfilled, err := v.backfillHistory(l)
+	if err != nil {
+		return err
+	}
+	if backfilled > 0 {
+		v.logger.Info("history entries written for the detections of an older store", "entries", backfilled, "took", time.Since(start).String())
+	}
 	watchChanges, err := v.loadWatch(l)
 	if err != nil {
 		return err
