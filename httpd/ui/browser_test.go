@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -630,6 +631,199 @@ func TestDashboardIdentities(t *testing.T) {
 	s.call(http.MethodGet, fmt.Sprintf("/events/%d", after), nil, http.StatusOK, &got)
 	if got.Payload["list_match"] != nil {
 		t.Errorf("a read after the removal still matches: %v", got.Payload["list_match"])
+	}
+	b.checkLocal(s.URL)
+}
+
+// faceJPEG is a w×h JPEG, blue with an orange box at box (the face a
+// face_match's bbox points at), so a crop to the box is all orange.
+func faceJPEG(t *testing.T, w, h int, box image.Rectangle) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			c := color.RGBA{30, 60, 200, 255}
+			if image.Pt(x, y).In(box) {
+				c = color.RGBA{240, 140, 20, 255}
+			}
+			img.Set(x, y, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// galleryFace is one member of GET /people/{name}/faces.
+type galleryFace struct {
+	FaceID    int    `json:"face_id"`
+	CreatedAt string `json:"created_at"`
+	FromEvent *int   `json:"from_event"`
+	ImageURL  string `json:"image_url"`
+}
+
+// faces reads GET /people/{name}/faces, which must answer want.
+func (s *server) faces(name string, want int) []galleryFace {
+	s.t.Helper()
+	var fs []galleryFace
+	if want != http.StatusOK {
+		s.call(http.MethodGet, "/people/"+url.PathEscape(name)+"/faces", nil, want, nil)
+		return nil
+	}
+	s.call(http.MethodGet, "/people/"+url.PathEscape(name)+"/faces", nil, want, &fs)
+	return fs
+}
+
+// faceSize fetches a gallery face's JPEG through the API and returns its
+// size.
+func (s *server) faceSize(name string, id int) image.Point {
+	s.t.Helper()
+	r, err := http.Get(fmt.Sprintf("%s/people/%s/faces/%d", s.URL, url.PathEscape(name), id))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "image/jpeg" {
+		s.t.Fatalf("face %d of %s: %d %s", id, name, r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	cfg, err := jpeg.DecodeConfig(r.Body)
+	if err != nil {
+		s.t.Fatalf("face %d of %s: %v", id, name, err)
+	}
+	return image.Pt(cfg.Width, cfg.Height)
+}
+
+// galleryImgJS is a JS expression: the gallery's <img> of face id has
+// loaded, and [naturalWidth, naturalHeight, then the colour of its centre
+// and of a corner] as read back through a canvas (the object URL is
+// same-origin, so the canvas may be read).
+func galleryImgJS(id int) string {
+	return fmt.Sprintf(`(() => {
+		const i = document.querySelector('.gallery li[data-face="%d"] img');
+		if (!i || !i.complete || i.naturalWidth === 0) return null;
+		const c = document.createElement('canvas');
+		c.width = i.naturalWidth; c.height = i.naturalHeight;
+		const x = c.getContext('2d');
+		x.drawImage(i, 0, 0);
+		const px = (a, b) => Array.from(x.getImageData(a, b, 1, 1).data.slice(0, 3));
+		return [i.naturalWidth, i.naturalHeight, ...px(c.width >> 1, c.height >> 1), ...px(2, 2)];
+	})()`, id)
+}
+
+// orange reports whether r, g, b is the test face's orange, give or take
+// JPEG's rounding.
+func orange(rgb []int) bool {
+	near := func(v, want int) bool { return v > want-40 && v < want+40 }
+	return near(rgb[0], 240) && near(rgb[1], 140) && near(rgb[2], 20)
+}
+
+// TestDashboardGallery: on a face_match's detail page the face is
+// enrolled into the gallery of the person the event names after its
+// correction; the person page shows the cropped image (fetched with the
+// token's rules, decoded: the box's pixels), deletes it after a second
+// click, and enrolls an uploaded photo for a name nobody has been seen
+// as. GET /people/{name}/faces agrees at each step.
+func TestDashboardGallery(t *testing.T) {
+	s := startServer(t, "")
+	// The bbox [100,60,220,200] of face() on a 320×240 whole-frame
+	// snapshot: the crop is 120×140 and all orange.
+	snap := faceJPEG(t, 320, 240, image.Rect(100, 60, 220, 200))
+	b64 := base64.StdEncoding.EncodeToString(snap)
+	ids := s.ingest(face("Grace", "camera_front_door", b64), face("Grace", "camera_front_door", ""),
+		face("unknown", "camera_front_door", b64))
+	const name = "Grace Hopper"
+	s.call(http.MethodPost, fmt.Sprintf("/events/%d/corrections", ids[0]), map[string]any{"person_name": name}, http.StatusCreated, nil)
+	if fs := s.faces(name, http.StatusOK); len(fs) != 0 {
+		t.Fatalf("before enrolling: %+v", fs)
+	}
+	b := newBrowser(t, 1280, 900)
+
+	// An event without a snapshot has nothing to enroll; an unrecognised
+	// face is named first.
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[1])))
+	b.waitJS("the no-snapshot note", `!!document.querySelector('.enroll-box') && document.querySelector('.enroll-box').innerText.includes('no snapshot') && !document.querySelector('button.enroll')`)
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[2])))
+	b.waitJS("the unknown face's note", `!!document.querySelector('form.correction') && document.querySelector('.detail').innerText.includes('An unrecognised face') && !document.querySelector('.enroll-box')`)
+
+	// Enroll from the corrected event: the face goes to the corrected name.
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[0])))
+	b.waitJS("the enroll button", `!!document.querySelector('button.enroll') && document.querySelector('.enroll-box').innerText.includes("Grace Hopper's gallery, which has no images yet")`)
+	b.run(chromedp.Click(chromedp.CSS(`button.enroll`)))
+	b.waitJS("the enrolled face", `!!document.querySelector('.enroll-box .ok') && !document.querySelector('button.enroll')`)
+	b.screenshot("event-enrolled.png")
+	fs := s.faces(name, http.StatusOK)
+	if len(fs) != 1 || fs[0].FromEvent == nil || *fs[0].FromEvent != ids[0] {
+		t.Fatalf("after enrolling: %+v", fs)
+	}
+	faceID := fs[0].FaceID
+	if got := eval[string](b, `document.querySelector('.enroll-box .ok').innerText`); !strings.Contains(got, fmt.Sprintf("face #%d", faceID)) {
+		t.Errorf("the page says %q, want face #%d", got, faceID)
+	}
+	if fs := s.faces("Grace", http.StatusOK); len(fs) != 0 { // the name the recogniser gave
+		t.Fatalf("the uncorrected name's gallery: %+v", fs)
+	}
+	if got := s.faceSize(name, faceID); got != image.Pt(120, 140) {
+		t.Fatalf("the API's face is %v, want the 120×140 crop", got)
+	}
+
+	// The person page shows it: the crop itself, decoded.
+	b.run(chromedp.Click(chromedp.CSS(`.enroll-box a`)))
+	b.waitJS("the gallery image", galleryImgJS(faceID)+` !== null`)
+	px := eval[[]int](b, galleryImgJS(faceID))
+	if px[0] != 120 || px[1] != 140 || !orange(px[2:5]) || !orange(px[5:8]) {
+		t.Fatalf("the gallery <img>: size %v, centre %v, corner %v; want the 120×140 orange crop", px[:2], px[2:5], px[5:8])
+	}
+	if got := eval[string](b, fmt.Sprintf(`document.querySelector('.gallery li[data-face="%d"]').innerText`, faceID)); !strings.Contains(got, fmt.Sprintf("event #%d", ids[0])) {
+		t.Errorf("the gallery item lacks its source event: %q", got)
+	}
+	b.screenshot("person-gallery.png")
+
+	// Delete takes a second click; leaving the button cancels.
+	sel := fmt.Sprintf(`.gallery li[data-face="%d"] button.danger`, faceID)
+	armed := fmt.Sprintf(`document.querySelector('%s').innerText === 'Confirm delete'`, sel)
+	b.run(chromedp.Click(chromedp.CSS(sel)))
+	b.waitJS("the armed delete", armed)
+	b.run(chromedp.KeyEvent("\t"))
+	b.waitJS("the cancelled delete", "!("+armed+")")
+	b.run(chromedp.Click(chromedp.CSS(sel)))
+	b.waitJS("the armed delete", armed)
+	if fs := s.faces(name, http.StatusOK); len(fs) != 1 {
+		t.Fatalf("one click deleted: %+v", fs)
+	}
+	b.run(chromedp.Click(chromedp.CSS(sel)))
+	b.waitJS("the empty gallery", `!document.querySelector('.gallery li') && !!document.querySelector('.gallery-empty')`)
+	if fs := s.faces(name, http.StatusOK); len(fs) != 0 {
+		t.Fatalf("after deleting: %+v", fs)
+	}
+	s.call(http.MethodGet, fmt.Sprintf("/people/%s/faces/%d", url.PathEscape(name), faceID), nil, http.StatusNotFound, nil)
+
+	// The event page offers it again.
+	b.run(chromedp.Navigate(s.URL + fmt.Sprintf("/ui/#/event/%d", ids[0])))
+	b.waitJS("the enroll button again", `!!document.querySelector('button.enroll')`)
+
+	// A name nobody has been seen as (404) can be enrolled with a photo.
+	const newcomer = "Ada Lovelace"
+	s.faces(newcomer, http.StatusNotFound)
+	photo := filepath.Join(t.TempDir(), "ada.jpg")
+	if err := os.WriteFile(photo, faceJPEG(t, 90, 110, image.Rect(0, 0, 90, 110)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/#/person/" + url.PathEscape(newcomer)))
+	b.waitJS("the newcomer's empty gallery", `!!document.querySelector('.gallery-empty') && document.querySelector('.gallery-empty').innerText.includes('Nobody has been seen as')`)
+	b.run(chromedp.SetUploadFiles(chromedp.CSS(`.upload input[type=file]`), []string{photo}))
+	b.waitJS("the uploaded photo", `!!document.querySelector('.upload .ok') && !!document.querySelector('.gallery li')`)
+	fs = s.faces(newcomer, http.StatusOK)
+	if len(fs) != 1 || fs[0].FromEvent != nil {
+		t.Fatalf("after the upload: %+v", fs)
+	}
+	b.waitJS("the uploaded image", galleryImgJS(fs[0].FaceID)+` !== null`)
+	if px := eval[[]int](b, galleryImgJS(fs[0].FaceID)); px[0] != 90 || px[1] != 110 || !orange(px[2:5]) {
+		t.Fatalf("the uploaded <img>: %v, want the 90×110 photo", px)
+	}
+	if got := eval[string](b, `document.querySelector('.gallery li').innerText`); !strings.Contains(got, "uploaded") {
+		t.Errorf("the uploaded face's caption: %q", got)
 	}
 	b.checkLocal(s.URL)
 }

@@ -30,11 +30,14 @@ function authHeaders() {
 }
 
 // api calls path on this server and returns {data, headers}; a 401 sends
-// the page back to the token form. raw returns the Response itself.
+// the page back to the token form. raw returns the Response itself. A
+// Blob body (a file) is sent as it is, with its own type; any other body
+// as JSON.
 async function api(path, { method = 'GET', body, raw = false } = {}) {
   const headers = authHeaders();
-  let b;
-  if (body !== undefined) { headers['Content-Type'] = 'application/json'; b = JSON.stringify(body); }
+  let b = body;
+  if (body instanceof Blob) headers['Content-Type'] = body.type || 'application/octet-stream';
+  else if (body !== undefined) { headers['Content-Type'] = 'application/json'; b = JSON.stringify(body); }
   const r = await fetch(path, { method, headers, body: b, cache: 'no-store', credentials: 'omit' });
   if (r.status === 401) {
     unauthorized();
@@ -67,50 +70,56 @@ function nextQuery(headers) {
 
 const enc = encodeURIComponent;
 
-// ---------------------------------------------------------------- snapshots
+// ---------------------------------------------------------------- images
 
-// Snapshots need the token, so they are fetched and shown through object
-// URLs; a few at a time, cached per id (null: the event has none).
-const thumbs = new Map();
-const THUMB_CACHE = 400;
-let thumbActive = 0;
-const thumbQueue = [];
+// Images (event snapshots, gallery faces) need the token, so they are
+// fetched and shown through object URLs; a few at a time, cached per path
+// (null: there is none). The bytes under a path never change: a face's
+// image is its gallery_change event's snapshot.
+const images = new Map();
+const IMAGE_CACHE = 400;
+let imagesActive = 0;
+const imageQueue = [];
 
 function pump() {
-  while (thumbActive < 4 && thumbQueue.length) {
-    const job = thumbQueue.shift();
-    thumbActive++;
-    job().finally(() => { thumbActive--; pump(); });
+  while (imagesActive < 4 && imageQueue.length) {
+    const job = imageQueue.shift();
+    imagesActive++;
+    job().finally(() => { imagesActive--; pump(); });
   }
 }
 
-function snapshotURL(id) {
-  if (!thumbs.has(id)) {
-    thumbs.set(id, new Promise((resolve) => {
-      thumbQueue.push(() => api(`/events/${id}/snapshot.jpg`, { raw: true })
+function imageURL(path) {
+  if (!images.has(path)) {
+    images.set(path, new Promise((resolve) => {
+      imageQueue.push(() => api(path, { raw: true })
         .then(async (r) => resolve(r.ok ? URL.createObjectURL(await r.blob()) : null))
         .catch(() => resolve(null)));
       pump();
     }));
-    while (thumbs.size > THUMB_CACHE) {
-      const [old, p] = thumbs.entries().next().value;
-      thumbs.delete(old);
+    while (images.size > IMAGE_CACHE) {
+      const [old, p] = images.entries().next().value;
+      images.delete(old);
       p.then((u) => u && URL.revokeObjectURL(u));
     }
   }
-  return thumbs.get(id);
+  return images.get(path);
 }
 
-function useSnapshot(id) {
+// useImage is path's object URL: undefined while it loads, null when
+// there is no image.
+function useImage(path) {
   const [url, setURL] = useState(undefined);
   useEffect(() => {
     let live = true;
     setURL(undefined);
-    snapshotURL(id).then((u) => live && setURL(u));
+    imageURL(path).then((u) => live && setURL(u));
     return () => { live = false; };
-  }, [id]);
+  }, [path]);
   return url;
 }
+
+const useSnapshot = (id) => useImage(`/events/${id}/snapshot.jpg`);
 
 // ---------------------------------------------------------------- formatting
 
@@ -603,27 +612,50 @@ function EventPage({ id }) {
             ${p.person_name && html`<a href=${'#/person/' + enc(w.kind === 'person' ? w.text : p.person_name)}>Person history and gallery</a>`}
             <a href=${'#/search?source=' + enc(e.frame_source_id)}>More from ${e.frame_source_id}</a>
           </p>
-          ${e.type === 'face_match' && w.kind === 'person' && w.text !== 'unknown' && html`<${Enroll} e=${e} name=${w.text} />`}
+          ${e.type === 'face_match' && w.kind === 'person' && (w.text === 'unknown'
+            ? html`<p class="muted">An unrecognised face: name it with the correction below to enroll it into that person's gallery.</p>`
+            : html`<${Enroll} e=${e} name=${w.text} key=${w.text} />`)}
           <${Correction} e=${e} onDone=${load} />
         </div>
       </div>
     </section>`;
 }
 
-// Enroll offers this event's snapshot to the person's face gallery, when
-// the server manages galleries through the API (GET /people/{name}/faces
-// answers).
+// Enroll adds this event's face to the gallery of the person the event
+// names, after any correction: the server cuts the snapshot to the bbox.
+// The gallery is read first, so a face already enrolled from this event
+// says so (with the way to its gallery) instead of being added twice.
 function Enroll({ e, name }) {
-  const [msg, setMsg] = useState('');
-  const [available, setAvailable] = useState(false);
-  useEffect(() => {
-    api(`/people/${enc(name)}/faces`).then(() => setAvailable(true), () => setAvailable(false));
-  }, [name]);
-  if (!available) return null;
-  const go = () => api(`/people/${enc(name)}/faces`, { method: 'POST', body: { from_event: e.id } })
-    .then(() => setMsg(`Added to ${name}'s gallery.`), (x) => setMsg(x.message));
-  return html`<p><button type="button" onClick=${go}>Enroll this snapshot into ${name}'s gallery</button> <span class="muted">${msg}</span></p>`;
+  const snap = useSnapshot(e.id);
+  const [g, reload] = useGallery(name);
+  const [err, setErr] = useState('');
+  const [busy, setBusy] = useState(false);
+  const mine = g.faces && g.faces.find((f) => f.from_event === e.id);
+  const go = async () => {
+    setBusy(true);
+    try {
+      await api(`/people/${enc(name)}/faces`, { method: 'POST', body: { from_event: e.id } });
+      setErr('');
+      await reload();
+    } catch (x) {
+      setErr(x.message);
+    }
+    setBusy(false);
+  };
+  const link = html`<a href=${'#/person/' + enc(name)}>${name}'s gallery</a>`;
+  let body;
+  if (snap === null) body = html`<span class="muted">This event has no snapshot to enroll.</span>`;
+  else if (snap === undefined || !g.faces) body = html`<span class="muted">Loading the gallery…</span>`;
+  else if (mine) body = html`<span class="ok" role="status">This face is in ${link} (face #${mine.face_id}).</span>`;
+  else {
+    body = html`<button type="button" class="enroll" onClick=${go} disabled=${busy}>Enroll this face</button>
+      <span class="muted">into ${link}, which has ${count(g.faces.length, 'image')}.</span>`;
+  }
+  return html`<div class="enroll-box" aria-label="Face gallery">${body}
+    ${(err || g.error) && html`<span class="error" role="alert">${err || g.error}</span>`}</div>`;
 }
+
+const count = (n, what) => (n === 0 ? `no ${what}s yet` : n === 1 ? `1 ${what}` : `${n} ${what}s`);
 
 function Correction({ e, onDone }) {
   const face = e.type === 'face_match';
@@ -718,39 +750,81 @@ function PlatePage({ plate }) {
 function PersonPage({ name }) {
   return html`<section>
     <h2>${name}</h2>
-    <h3>Gallery</h3>
     <${Gallery} name=${name} />
     <h3>Sightings</h3>
     <${History} path=${'/history/people/' + enc(name)} />
   </section>`;
 }
 
-function FaceImage({ name, f }) {
-  const [url, setURL] = useState(null);
-  const id = f.face_id ?? f.id;
-  useEffect(() => {
-    let u = null;
-    const src = f.event_id ? `/events/${f.event_id}/snapshot.jpg` : `/people/${enc(name)}/faces/${enc(id)}`;
-    api(src, { raw: true }).then(async (r) => { if (r.ok) { u = URL.createObjectURL(await r.blob()); setURL(u); } }).catch(() => {});
-    return () => u && URL.revokeObjectURL(u);
-  }, [name, id]);
-  return url ? html`<img src=${url} alt=${'gallery image ' + id} />` : html`<span class="nothumb">☺</span>`;
+// useGallery reads GET /people/{name}/faces into {faces}: null while it
+// loads, [] for a person without gallery images and also for a name that
+// nobody has been seen as nor enrolled (a 404, flagged missing): such a
+// person can still be enrolled.
+function useGallery(name) {
+  const [g, setG] = useState({ faces: null });
+  const seq = useRef(0);
+  const reload = useCallback(() => {
+    const n = ++seq.current;
+    const set = (v) => n === seq.current && setG(v);
+    return api(`/people/${enc(name)}/faces`).then(({ data }) => set({ faces: data || [] }),
+      (e) => set(e.status === 404 ? { faces: [], missing: true } : { faces: [], error: e.message }));
+  }, [name]);
+  useEffect(() => { reload(); }, [reload]);
+  return [g, reload];
 }
 
 function Gallery({ name }) {
-  const [faces, setFaces] = useState(null);
+  const [g, reload] = useGallery(name);
   const [err, setErr] = useState('');
-  const reload = useCallback(() => api(`/people/${enc(name)}/faces`).then(({ data }) => setFaces(Array.isArray(data) ? data : data.faces || []),
-    (e) => setErr(e.status === 404 ? 'This server does not manage face galleries through its API (the gallery directory seeds the recogniser).' : e.message)), [name]);
-  useEffect(() => { reload(); }, [reload]);
-  if (err) return html`<p class="muted">${err}</p>`;
-  if (!faces) return html`<p class="muted">Loading gallery…</p>`;
-  if (!faces.length) return html`<p class="muted">No gallery images. Open one of this person's events to enroll its snapshot.</p>`;
-  return html`<ul class="gallery">${faces.map((f) => {
-    const id = f.face_id ?? f.id;
-    return html`<li key=${id}><${FaceImage} name=${name} f=${f} />
-      <button type="button" class="danger" onClick=${() => api(`/people/${enc(name)}/faces/${enc(id)}`, { method: 'DELETE' }).then(reload, (e) => setErr(e.message))}>Delete</button></li>`;
-  })}</ul>`;
+  const head = html`<h3>Gallery ${g.faces && g.faces.length > 0 && html`<span class="muted">· ${count(g.faces.length, 'image')}</span>`}</h3>`;
+  if (name === 'unknown') return html`${head}<p class="muted">Unrecognised faces have no gallery.</p>`;
+  if (!g.faces) return html`${head}<p class="muted">Loading the gallery…</p>`;
+  const remove = (id) => api(`/people/${enc(name)}/faces/${id}`, { method: 'DELETE' })
+    .then(() => setErr(''), (e) => setErr(e.message)).then(reload);
+  return html`${head}
+    ${g.faces.length === 0 ? html`<p class="muted gallery-empty">${g.missing ? `Nobody has been seen as ${name} or enrolled yet.` : 'No gallery images yet.'}
+      Enroll a face from the detail page of one of ${name}'s events, or upload a photo.</p>`
+      : html`<ul class="gallery">${g.faces.map((f) => html`<${Face} key=${f.face_id} name=${name} f=${f} onDelete=${remove} />`)}</ul>`}
+    ${(err || g.error) && html`<p class="error" role="alert">${err || g.error}</p>`}
+    <${Upload} name=${name} onDone=${reload} />`;
+}
+
+// Face is one gallery image. Delete asks for a second click on the same
+// button (leaving it cancels): the image stays in the log (the audit
+// trail) but leaves the recogniser's gallery.
+function Face({ name, f, onDelete }) {
+  const url = useImage(`/people/${enc(name)}/faces/${f.face_id}`);
+  const [armed, setArmed] = useState(false);
+  const at = Date.parse(f.created_at);
+  return html`<li data-face=${f.face_id}>
+    <div class="face">${url ? html`<img src=${url} alt=${`${name}, face #${f.face_id}`} />`
+      : html`<span class="nothumb">${url === null ? '☺' : ''}</span>`}</div>
+    <div class="sub">${f.from_event != null ? html`<a href=${'#/event/' + f.from_event}>event #${f.from_event}</a>` : 'uploaded'}${' · '}<time
+      datetime=${f.created_at} title=${fmtTime(at)}>${ago(at)}</time></div>
+    <button type="button" class=${'danger' + (armed ? ' armed' : '')} onClick=${() => (armed ? onDelete(f.face_id) : setArmed(true))} onBlur=${() => setArmed(false)}
+      aria-label=${armed ? `Confirm: delete face #${f.face_id}` : `Delete face #${f.face_id}`}>${armed ? 'Confirm delete' : 'Delete'}</button>
+  </li>`;
+}
+
+// Upload enrolls a photo: the JPEG is sent as it is (the server answers
+// 415 for another type, 413 over its size limit).
+function Upload({ name, onDone }) {
+  const [msg, setMsg] = useState({});
+  const pick = async (ev) => {
+    const file = ev.target.files[0];
+    if (!file) return;
+    try {
+      await api(`/people/${enc(name)}/faces`, { method: 'POST', body: file });
+      setMsg({ ok: `Enrolled ${file.name}.` });
+      onDone();
+    } catch (x) {
+      setMsg({ error: `${file.name}: ${x.message}` });
+    }
+    ev.target.value = '';
+  };
+  return html`<p class="upload"><label>Upload a photo (JPEG) <input type="file" name="face" accept="image/jpeg" onChange=${pick} /></label>
+    ${msg.ok && html`<span class="ok" role="status">${msg.ok}</span>`}
+    ${msg.error && html`<span class="error" role="alert">${msg.error}</span>`}</p>`;
 }
 
 function PeoplePage() {
