@@ -262,13 +262,18 @@ func (s *Server) watchlists(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-func (s *Server) watchPut(w http.ResponseWriter, r *http.Request) {
+// watchParams reads :list and :plate (see watchListParam and
+// watchPlateParam), answering the request when either is wrong.
+func watchParams(w http.ResponseWriter, r *http.Request) (list, plate string, ok bool) {
 	ps := httprouter.ParamsFromContext(r.Context())
-	list, ok := watchListParam(w, ps)
-	if !ok {
-		return
+	if list, ok = watchListParam(w, ps); ok {
+		plate, ok = watchPlateParam(w, ps)
 	}
-	plate, ok := watchPlateParam(w, ps)
+	return list, plate, ok
+}
+
+func (s *Server) watchPut(w http.ResponseWriter, r *http.Request) {
+	list, plate, ok := watchParams(w, r)
 	if !ok {
 		return
 	}
@@ -294,12 +299,7 @@ func (s *Server) watchPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) watchDelete(w http.ResponseWriter, r *http.Request) {
-	ps := httprouter.ParamsFromContext(r.Context())
-	list, ok := watchListParam(w, ps)
-	if !ok {
-		return
-	}
-	plate, ok := watchPlateParam(w, ps)
+	list, plate, ok := watchParams(w, r)
 	if !ok {
 		return
 	}

@@ -404,27 +404,9 @@ func (v *View) aggregate(fam byte, name string) (Aggregate, error) {
 	return a, it.Error()
 }
 
-// names calls fn with each distinct name of a history family, in byte
-// order, seeking from one name to the next.
+// names calls fn with each distinct name of a history family ('h', 'n').
 func (v *View) names(fam byte, fn func(name string) (bool, error)) error {
-	it, err := v.log.NewIter([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for ok := it.First(); ok; {
-		k := it.Key()
-		if len(k) < 2+1+8 {
-			return eventlog.ErrCorrupt
-		}
-		name := string(k[2 : len(k)-9])
-		more, err := fn(name)
-		if err != nil || !more {
-			return err
-		}
-		ok = it.SeekGE(append(append([]byte{eventlog.FamIndex, fam}, name...), 1))
-	}
-	return it.Error()
+	return eachName(v.log, fam, func(name []byte) (bool, error) { return fn(string(name)) })
 }
 
 // People lists every person with retained face matches (by corrected

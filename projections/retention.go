@@ -188,13 +188,22 @@ func (v *View) zoneAtLocked(b uint64) zone {
 	return v.mu.zones[b-v.mu.base]
 }
 
-// eachSource calls fn with every source that has index entries, seeking
-// from one source to the next: O(sources), not O(entries).
-func (v *View) eachSource(r interface {
+// eachSource calls fn with every source that has index entries.
+func (v *View) eachSource(r iterSource, fn func(src []byte) error) error {
+	return eachName(r, 's', func(src []byte) (bool, error) { return true, fn(src) })
+}
+
+// iterSource is what eachName reads: the log or an update's Tx.
+type iterSource interface {
 	NewIter(lo, up []byte) (*eventlog.Iter, error)
-}, fn func(src []byte) error) error {
-	lo := []byte{eventlog.FamIndex, 's'}
-	it, err := r.NewIter(lo, []byte{eventlog.FamIndex, 's' + 1})
+}
+
+// eachName calls fn with each distinct name of an index family keyed
+// 'I' fam name 0x00 id (sources, plate and person histories), in byte
+// order, seeking from one name to the next: O(names), not O(entries).
+// fn may keep name; it stops the walk by answering false.
+func eachName(r iterSource, fam byte, fn func(name []byte) (bool, error)) error {
+	it, err := r.NewIter([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1})
 	if err != nil {
 		return err
 	}
@@ -204,12 +213,11 @@ func (v *View) eachSource(r interface {
 		if len(k) < 2+1+8 {
 			return eventlog.ErrCorrupt
 		}
-		src := bytes.Clone(k[2 : len(k)-9])
-		if err := fn(src); err != nil {
+		name := bytes.Clone(k[2 : len(k)-9])
+		if more, err := fn(name); err != nil || !more {
 			return err
 		}
-		next := append(append([]byte{eventlog.FamIndex, 's'}, src...), 1)
-		ok = it.SeekGE(next)
+		ok = it.SeekGE(append(append([]byte{eventlog.FamIndex, fam}, name...), 1))
 	}
 	return it.Error()
 }
