@@ -10,6 +10,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/idempotency"
 	"github.com/securevision/events/projections"
 )
 
@@ -95,7 +96,7 @@ func Open(o Options) (*Core, error) {
 		l.Close()
 		return nil, err
 	}
-	c.ingest, err = ingest.New(ingest.Options{Log: l, Now: o.Now, Registerer: o.Registerer})
+	c.ingest, err = ingest.New(ingest.Options{Log: idempotency.NewAppender(l, o.Now), Now: o.Now, Registerer: o.Registerer})
 	if err != nil {
 		l.Close()
 		return nil, err
