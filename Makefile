@@ -14,7 +14,7 @@ HAVE_OPENCV := $(shell pkg-config --exists opencv4 2>/dev/null && echo yes)
 TAGS := $(if $(HAVE_OPENCV),-tags gocv,)
 PKGS_NOVISION = $$($(GO) list ./... | grep -v /ingest/vision)
 
-.PHONY: all build run test test-all test-deps test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean
+.PHONY: all build run test test-all test-deps test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean cluster-demo
 
 all: build
 
@@ -77,6 +77,8 @@ deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
+	@# nats-server, for make cluster-demo (the tests run it in-process).
+	$(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 	@# axios, for the original service's JavaScript client (httpd's seed-client test).
 	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
 	else echo "npm not found: the seed JavaScript client test will be skipped"; fi
@@ -86,7 +88,8 @@ deps:
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
-	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader
+	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
+	./internal/cluster:FuzzDecodeMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
@@ -133,3 +136,9 @@ vulndb:
 
 clean:
 	rm -rf bin
+
+# Cluster mode on one machine: three nats-server processes (JetStream,
+# R3) and two API nodes on 8001 and 8002 (reliability/cluster-demo.sh).
+cluster-demo: build
+	@command -v nats-server >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/nats-server" ] || $(GO) install github.com/nats-io/nats-server/v2@v2.15.2
+	./reliability/cluster-demo.sh

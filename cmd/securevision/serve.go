@@ -97,6 +97,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		SourceKeysOnly: cfg.Events.SourceIndex == "keys",
 		Logger:         logger,
 		Registerer:     reg,
+		Cluster:        clusterOptions(cfg),
 	})
 	if err != nil {
 		return err
@@ -122,8 +123,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	events, health := clusterAPI(st)
 	api, err := httpd.New(httpd.Options{
-		Log: st.Log(), View: st.View(), Ingest: st.Ingest(),
+		Log: st.Log(), View: events, Ingest: st.Ingest(), Health: health,
 		Stream: hub.handler(), StreamClients: hub.clients,
 		WSEnabled:          cfg.API.WSEnabled,
 		AuthToken:          cfg.API.AuthToken,
@@ -156,6 +158,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if n := st.Cluster(); n != nil {
+			n.RunRetention(bg, cfg.Events.RetentionDays, cfg.Events.CleanupInterval)
+			return
+		}
 		st.View().RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
 	vis.start(bg, &wg)

@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/securevision/events/httpd"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
+	"github.com/securevision/events/internal/cluster"
 	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/wsfanout"
 )
@@ -118,4 +121,25 @@ func (v *visionWiring) reload() {
 		}
 	}
 	v.logger.Info("reloaded watchlists and gallery")
+}
+
+// clusterOptions is cluster mode's configuration; nil (single node) when
+// no NATS URL is set.
+func clusterOptions(cfg *Config) *cluster.Options {
+	c := cfg.Cluster
+	if strings.TrimSpace(c.NATSURL) == "" {
+		return nil
+	}
+	return &cluster.Options{URLs: c.NATSURL, Stream: c.Stream, Replicas: c.Replicas, CredsFile: c.CredsFile, TLSCAFile: c.TLSCAFile}
+}
+
+// clusterAPI is what the HTTP API takes from the core: the projections
+// (in cluster mode with the cluster-wide cleanup) and, in cluster mode,
+// /health's cluster member.
+func clusterAPI(st *core.Core) (httpd.Events, []httpd.HealthSection) {
+	n := st.Cluster()
+	if n == nil {
+		return st.View(), nil
+	}
+	return cluster.Events{View: st.View(), Node: n}, []httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}}
 }

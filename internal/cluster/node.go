@@ -423,3 +423,21 @@ func (n *Node) waitApplied(ctx context.Context, seq uint64) error {
 }
 
 var errClosed = errors.New("cluster: node closed")
+
+// ViewOf reports the stream whose view the store l is, if it is one: a
+// store a cluster node wrote must not take writes of its own in
+// single-node mode (package core refuses that).
+func ViewOf(l interface {
+	NewIter(lower, upper []byte) (*eventlog.Iter, error)
+}) (stream string, ok bool, err error) {
+	it, err := l.NewIter(keyStream, append(append([]byte(nil), keyStream...), 0))
+	if err != nil {
+		return "", false, err
+	}
+	defer it.Close()
+	if !it.First() {
+		return "", false, it.Error()
+	}
+	name, _, _ := strings.Cut(string(it.Value()), "\x00")
+	return name, true, nil
+}

@@ -84,7 +84,7 @@ func (o *Options) Validate() error {
 	if o.Stream == "" {
 		o.Stream = DefaultStream
 	}
-	if !validStreamName(o.Stream) {
+	if !ValidStreamName(o.Stream) {
 		return fmt.Errorf("cluster: stream name %q: use letters, digits, '-' and '_' (no spaces, dots, '*', '>', slashes)", o.Stream)
 	}
 	if o.Replicas == 0 {
@@ -131,9 +131,9 @@ func (o *Options) Validate() error {
 	return nil
 }
 
-// validStreamName: JetStream refuses '.', '*', '>', whitespace and path
+// ValidStreamName reports whether s can name the stream. JetStream refuses '.', '*', '>', whitespace and path
 // separators in names; the name is also a token of the subjects.
-func validStreamName(s string) bool {
+func ValidStreamName(s string) bool {
 	if s == "" || len(s) > 200 {
 		return false
 	}

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -107,7 +108,15 @@ func Open(o Options) (*Core, error) {
 		return nil, err
 	}
 	var appender ingest.Appender = idempotency.NewAppender(l, o.Now)
-	if o.Cluster != nil {
+	if o.Cluster == nil {
+		if stream, ok, err := cluster.ViewOf(l); err != nil || ok {
+			l.Close()
+			if err == nil {
+				err = fmt.Errorf("core: this store is a cluster node's view of stream %s: start it in cluster mode (SECUREVISION__CLUSTER__NATS_URL), or use another store for a single node", stream)
+			}
+			return nil, err
+		}
+	} else {
 		co := *o.Cluster
 		co.Log, co.View, co.Now, co.Logger, co.Registerer = l, c.view, o.Now, o.Logger, o.Registerer
 		c.node, err = cluster.Open(context.Background(), co)

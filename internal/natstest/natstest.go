@@ -68,6 +68,10 @@ func Start(dir string, n int) (*Cluster, error) {
 			NoSigs: true,
 		})
 	}
+	if n == 1 {
+		// One server is not a cluster: plain JetStream.
+		c.opts[0].Cluster, c.opts[0].Routes = server.ClusterOpts{}, nil
+	}
 	for i := 0; i < n; i++ {
 		if err := c.startLocked(i); err != nil {
 			c.Shutdown()
@@ -105,7 +109,9 @@ func freePorts(n int) ([]int, error) {
 
 func (c *Cluster) startLocked(i int) error {
 	o := *c.opts[i] // the server keeps and changes its options
-	o.Routes = server.RoutesFromStr(routesString(c.opts))
+	if len(c.opts) > 1 {
+		o.Routes = server.RoutesFromStr(routesString(c.opts))
+	}
 	s, err := server.NewServer(&o)
 	if err != nil {
 		return fmt.Errorf("natstest: server %d: %w", i+1, err)
@@ -187,6 +193,11 @@ func (c *Cluster) WaitJetStream(d time.Duration) error {
 				continue
 			}
 			up++
+			if !s.JetStreamIsClustered() && s.JetStreamEnabled() {
+				leader = true
+				current++
+				continue
+			}
 			if s.JetStreamIsLeader() {
 				leader = true
 			}
