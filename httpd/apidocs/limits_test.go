@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/idempotency"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -32,6 +33,7 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /events get parameters limit schema":                              {"maximum": vocab.MaxQueryLimit, "default": vocab.DefaultQueryLimit},
 		"paths /stream get parameters source schema":                             {"maxLength": vocab.MaxSourceLen},
 		"paths /ingest post requestBody content application/json schema oneOf 1": {"maxItems": vocab.MaxItems},
+		"paths /ingest post parameters Idempotency-Key schema":                   {"maxLength": idempotency.MaxKeyLen},
 	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/internal/nilcheck"
+	"github.com/securevision/events/internal/vocab"
 	"github.com/securevision/events/projections"
 )
 
@@ -34,7 +35,7 @@ const (
 
 // MaxBatch is the most events one request may carry in cluster mode: the
 // server's default limit of messages in one atomic batch.
-const MaxBatch = 1000
+const MaxBatch = vocab.MaxClusterItems
 
 // MaxReplicas is JetStream's largest replica count.
 const MaxReplicas = 5

@@ -72,6 +72,7 @@ func sections() []section {
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
+		{"cluster", "i. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
 	}
 }
 
