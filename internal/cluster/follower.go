@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"time"
 
@@ -28,6 +29,20 @@ const (
 const (
 	queueLen = 8192
 	pullMax  = 4096
+)
+
+// stallCheck and stallAfter: how often the follower checks that its
+// consumer delivers while the stream is ahead of it, and after how long
+// without a message it starts a new one. Long enough for a JetStream
+// election and the consumer's own recovery.
+const (
+	stallCheck = 5 * time.Second
+	stallAfter = 30 * time.Second
+)
+
+var (
+	errConsumerStopped = errors.New("cluster: stream consumer stopped")
+	errConsumerStalled = errors.New("cluster: stream consumer delivered nothing while the stream is ahead")
 )
 
 // maxFollowBackoff caps the wait between attempts to start the consumer
@@ -94,13 +109,31 @@ func (n *Node) followOnce() error {
 	}()
 	f := &applier{n: n, seen: start - 1}
 	batch := make([]jetstream.Msg, 0, maxApplyMsgs)
+	stall := time.NewTicker(stallCheck)
+	defer stall.Stop()
+	lastMsg := time.Now()
 	for {
 		var m jetstream.Msg
 		select {
 		case <-n.stop:
 			return nil
 		case m = <-q:
+		case <-cc.Closed():
+			select {
+			case m = <-q:
+			default:
+				return errConsumerStopped
+			}
+		case <-stall.C:
+			// The ordered consumer recovers from outages by itself; one
+			// that delivers nothing while the stream is known to be ahead
+			// is started again from the applied position.
+			if n.lastSeq.Load() > n.applied.Load() && time.Since(lastMsg) > stallAfter {
+				return errConsumerStalled
+			}
+			continue
 		}
+		lastMsg = time.Now()
 		batch = append(batch[:0], m)
 		size := len(m.Data())
 	drain:

@@ -56,8 +56,8 @@ func runCluster(e *env, s *bench.Section) error {
 		return err
 	}
 	defer nc.Shutdown()
-	s.Commands = append(s.Commands, "natstest.Start(<work>/nats, 3)  # inside benchall: 3 nats-server v2.15.2 (JetStream, file storage) in this process, on loopback")
-	s.Text = append(s.Text, "Three JetStream servers run inside the benchall process on loopback, the stream is R3 with file storage, "+
+	s.Commands = append(s.Commands, "natstest.Start(<work>/nats, 3)  # inside benchall: go build github.com/nats-io/nats-server/v2 (v2.15.2, go.mod), 3 processes, JetStream, on loopback")
+	s.Text = append(s.Text, "Three nats-server processes form a JetStream cluster on loopback, the stream is R3 with file storage, "+
 		"and the API nodes are real server processes: every event is replicated to three file stores and applied to each node's own Pebble store, "+
 		"all on this one machine. A real deployment spreads the servers over machines (more CPU and disks, network latency between them).")
 	gen := bench.NewGenerator(23, nil)
@@ -209,7 +209,7 @@ func runCluster(e *env, s *bench.Section) error {
 		resume <= targetWritesResume)
 	s.Notes = append(s.Notes,
 		"Catch-up: a new API node with an empty store is started on the stream of the first batch round (plus the single-event run); the time runs from starting its process to /health showing applied_id at the stream's last id.",
-		"Writes resume: a client starts a keyed single-event request every 20 ms on a node of the stream (concurrently: a request sent while the stream has no leader waits up to the server's 8 s publish timeout); the stream leader's server is killed (in-process Shutdown); the figure is the time from the kill to the first 2xx of a request sent after it.",
+		"Writes resume: a client starts a keyed single-event request every 20 ms on a node of the stream (concurrently: a request sent while the stream has no leader waits up to the server's 8 s publish timeout); the stream leader's server is killed with SIGKILL; the figure is the time from the kill to the first 2xx of a request sent after it.",
 		"The ratio to Pebble mode is the median of the same-round ratios: replication to three file stores on one machine plus the follower's apply is what cluster mode costs here.")
 	return nil
 }
@@ -397,10 +397,10 @@ func writesResume(e *env, nc *natstest.Cluster, srv *bench.Server, stream string
 	defer tick.Stop()
 	go func() {
 		time.Sleep(time.Second)
+		nc.Kill(leader) // SIGKILL, and waits until the process is gone
 		mu.Lock()
 		killed = time.Now()
 		mu.Unlock()
-		nc.Kill(leader)
 	}()
 	deadline := time.Now().Add(time.Minute)
 	for i := 0; ; i++ {
