@@ -20,7 +20,7 @@ import (
 const clusterWait = 90 * time.Second
 
 // TestClusterNodeKill runs two real server processes in cluster mode over
-// a 3-server JetStream cluster (in this process). While writers post keyed
+// a 3-server JetStream cluster (nats-server processes). While writers post keyed
 // batches to both, one node is killed with SIGKILL and started again on
 // its store: it catches up, its /stream replays every event from
 // after=0 in order, and afterwards both stores hold the same events,
