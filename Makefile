@@ -52,10 +52,12 @@ endif
 bench:
 	$(GO) run ./bench/cmd/benchall -out BENCHMARKS.md
 
-# System packages: OpenCV + Tesseract for vision, Chromium for the docs
-# browser test, Prometheus for the scrape test, wrk for HTTP load.
+# System packages: OpenCV + Tesseract for vision, Chromium for the docs and
+# dashboard browser tests, Prometheus for the scrape test, wrk for HTTP load,
+# Mosquitto (and its command-line clients) for the MQTT tests.
 DEB_PKGS := pkg-config libopencv-dev opencv-data opencv-doc libtesseract-dev tesseract-ocr-eng \
-	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets
+	fonts-dejavu-core chromium prometheus wrk python3-requests python3-websockets \
+	mosquitto mosquitto-clients
 # test-deps runs deps when a package of DEB_PKGS (or axios, which the
 # original service's JavaScript client in httpd/testdata/seed needs) is
 # missing and it can (root, apt-get); otherwise it says which tests will
@@ -89,6 +91,8 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRedactQuery \
 	./cmd/securevision:FuzzLoadConfig ./cmd/securevision:FuzzLoadConfigMore ./cmd/securevision:FuzzLoadConfigBackup \
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
+	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody \
+	./httpd:FuzzCorrectionBody ./httpd:FuzzWatchlistPut ./httpd:FuzzSearchQuery \
 	./internal/cluster:FuzzDecodeMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -268,7 +268,10 @@ func Open(opts Options) (*Log, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	popts := &pebble.Options{
-		FS:       fs,
+		// Obsolete files are deleted and WAL files never recycled (see
+		// scrub.go).
+		FS:       scrubFS{fs},
+		Cleaner:  pebble.ArchiveCleaner{},
 		ReadOnly: opts.ReadOnly,
 		Logger:   pebbleLogger{logger},
 		// The log is written in id order: larger memtables mean fewer,

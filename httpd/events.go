@@ -93,6 +93,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteValidation(w, errs)
 		return
 	}
+	s.page(w, r, eq)
+}
+
+// page answers one page of eq with the paging headers (GET /events and
+// the histories).
+func (s *Server) page(w http.ResponseWriter, r *http.Request, eq EventsQuery) {
 	bp := bufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 4<<20 { // do not pin huge pages in the pool

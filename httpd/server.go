@@ -44,6 +44,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/httpd/apidocs"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/httpx"
 	"github.com/securevision/events/internal/nilcheck"
@@ -79,6 +80,14 @@ type Events interface {
 	Recent() projections.Recent
 	// Cleanup deletes the events older than cutoffMs and returns how many.
 	Cleanup(ctx context.Context, cutoffMs int64) (int, error)
+	// WatchEntries lists the plates the API put on a watchlist.
+	WatchEntries(list string) []projections.WatchEntry
+	// WatchOverride is the API's word on a matching key of a list.
+	WatchOverride(list, key string) (present, ok bool)
+	// SearchPlates is GET /search/plates; match gives list_match.
+	SearchPlates(q string, maxDist float64, limit int, match func(string) string) ([]projections.PlateHit, error)
+	// People is GET /people.
+	People() ([]projections.Aggregate, error)
 }
 
 // Ingester is what POST /ingest asks the append path: the append of a
@@ -91,6 +100,10 @@ type Ingester interface {
 	AppendValidated(ctx context.Context, evs []ingest.Event) (ingest.Result, error)
 	// CountRejected counts a refused request by reason.
 	CountRejected(reason string)
+	// AppendAction appends an operator's action (a correction, a
+	// watchlist change) and returns its id once it is durable and the
+	// projections have it.
+	AppendAction(ctx context.Context, a ingest.Action) (uint64, error)
 }
 
 // Options configure the HTTP API.
@@ -114,6 +127,16 @@ type Options struct {
 	// error that wraps eventlog.ErrBackupRunning answers 409; any other
 	// answers 503 with a generic detail (the error is logged).
 	Backup func(ctx context.Context) (any, error)
+	// Lists gives the plate search its list_match (the watchlists as
+	// matching sees them); nil leaves it null.
+	Lists interface{ Match(plate string) string }
+	// Eraser and Scrubber serve the erasure routes (DELETE /people/{name},
+	// DELETE /history/plates/{text}); with either nil they are not served.
+	Eraser   Eraser
+	Scrubber Scrubber
+	// WatchlistFiles shows the watchlist files' plates in GET
+	// /watchlists; nil shows the API's alone.
+	WatchlistFiles WatchlistFiles
 	// Routes are more routes, served behind the same middleware as the
 	// built-in ones (auth unless publicRoutes lists the path): the
 	// integrations' and identities' APIs, which live in their own
@@ -215,12 +238,17 @@ func New(opts Options) (*Server, error) {
 // identity, health and metrics, which load balancers, probes and scrapers
 // call without a token, and every route of the API docs (the pages,
 // /openapi.json and the pages' assets, which a browser loads without
-// sending the token), which describe the API and hold no event data. The
-// OpenAPI document marks its public operations to match, and
+// sending the token), which describe the API and hold no event data, and
+// the dashboard's page and assets (package ui), which hold none either:
+// with auth on the page shows a token form and sends the token on every
+// data call. The OpenAPI document marks its public operations to match, and
 // TestPublicRoutes checks both that and what auth does on every route.
 func publicRoutes() []string {
 	paths := []string{"/", "/health", "/metrics"}
 	for _, r := range apidocs.Routes() {
+		paths = append(paths, r.Path)
+	}
+	for _, r := range ui.Routes() {
 		paths = append(paths, r.Path)
 	}
 	return paths
@@ -266,6 +294,18 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/events/:event_id/snapshot.jpg", s.snapshot)
 	s.handle(http.MethodGet, "/faces/:event_id", s.eventByID(vocab.FaceMatchCode, "Face match event not found"))
 	s.handle(http.MethodGet, "/plates/:event_id", s.eventByID(vocab.PlateReadCode, "Plate read event not found"))
+	s.handle(http.MethodPost, "/events/:event_id/corrections", s.correct)
+	s.handle(http.MethodGet, "/search/plates", s.searchPlates)
+	s.handle(http.MethodGet, "/history/plates/:text", s.history(false))
+	s.handle(http.MethodGet, "/history/people/:name", s.history(true))
+	s.handle(http.MethodGet, "/people", s.people)
+	if s.opts.Eraser != nil && s.opts.Scrubber != nil {
+		s.handle(http.MethodDelete, "/people/:name", s.erase("person"))
+		s.handle(http.MethodDelete, "/history/plates/:text", s.erase("plate"))
+	}
+	s.handle(http.MethodGet, "/watchlists", s.watchlists)
+	s.handle(http.MethodPut, "/watchlists/:list/:plate", s.watchPut)
+	s.handle(http.MethodDelete, "/watchlists/:list/:plate", s.watchDelete)
 	if s.opts.Stream != nil {
 		s.handle(http.MethodGet, "/stream", s.opts.Stream.ServeHTTP)
 	}
@@ -276,6 +316,7 @@ func (s *Server) routes() {
 		s.handle(rt.Method, rt.Path, rt.Handler)
 	}
 	apidocs.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
+	ui.Register(func(method, path string, h http.Handler) { s.handle(method, path, h.ServeHTTP) })
 }
 
 // notFound answers 404 Not Found, or, when the path without its trailing

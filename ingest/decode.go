@@ -332,7 +332,7 @@ func (d *decoder) item(v *fastjson.Value, p path) (ev Event, ok bool) {
 	}
 	if payload == nil {
 		verr.at(p, "missing", "Field required", "payload")
-	} else if vocab.TypeCode(ev.Type) != 0 {
+	} else if vocab.DetectionCode(ev.Type) != 0 {
 		d.payload(&ev, payload, path{item: p.item, payload: true})
 	}
 	return ev, true

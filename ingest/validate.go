@@ -32,7 +32,7 @@ func Validate(evs []Event) error {
 }
 
 func validate(ev *Event, p path, verr *ValidationError) {
-	if vocab.TypeCode(ev.Type) == 0 {
+	if vocab.DetectionCode(ev.Type) == 0 {
 		verr.at(p, "enum", vocab.TypeEnumMsg, "type")
 	}
 	if ev.TsMs < 0 {
@@ -73,7 +73,7 @@ func validate(ev *Event, p path, verr *ValidationError) {
 		if pp.BBox != nil {
 			checkBBox(*pp.BBox, verr, pl, "bbox")
 		}
-	case vocab.TypeCode(ev.Type) != 0:
+	case vocab.DetectionCode(ev.Type) != 0:
 		verr.at(p, "missing", "Field required", "payload")
 	}
 }

@@ -259,8 +259,9 @@ func TestRetentionPrefixUsesRangeDeletions(t *testing.T) {
 	if st.PointDeletes != 0 {
 		t.Fatalf("prefix trim wrote %d point deletions", st.PointDeletes)
 	}
-	// log + snapshots + 2 types + 6 sources + time index + summaries.
-	if st.RangeDeletes == 0 || st.RangeDeletes > 16 {
+	// log + snapshots + 6 types + 6 sources + time index + summaries +
+	// the one plate's history.
+	if st.RangeDeletes == 0 || st.RangeDeletes > 20 {
 		t.Fatalf("prefix trim wrote %d range deletions, want a handful", st.RangeDeletes)
 	}
 	if first := s.Log.State().First; first != fresh.FirstID {
@@ -479,6 +480,51 @@ func TestVerifyCatchesPlantedInconsistencies(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("no problem mentions %q: %q", tc.want, rep.Problems)
+			}
+		})
+	}
+}
+
+// TestVerifyChecksIdentityViews: verify reports a history entry under the
+// wrong name, a missing one, and a correction entry without its records.
+func TestVerifyChecksIdentityViews(t *testing.T) {
+	s := storetest.Open(t, storetest.Options{})
+	now := time.Now().UnixMilli()
+	res := s.Append(t, storetest.Plate("cam", now, "ABC123"), storetest.Face("cam", now, "Ann"))
+	verifyClean(t, s.Log)
+	hist := func(fam byte, name string, id uint64) []byte {
+		k := append([]byte{eventlog.FamIndex, fam}, name...)
+		return binary.BigEndian.AppendUint64(append(k, 0), id)
+	}
+	for _, tc := range []struct {
+		name string
+		tx   func(tx *eventlog.Tx) error
+		want string
+	}{
+		{"wrong name", func(tx *eventlog.Tx) error {
+			if err := tx.Delete(hist('h', "ABC123", res.FirstID)); err != nil {
+				return err
+			}
+			return tx.Set(hist('h', "XYZ", res.FirstID), append(binary.BigEndian.AppendUint64(nil, uint64(now)), "cam"...))
+		}, "disagrees with detection"},
+		{"missing", func(tx *eventlog.Tx) error { return tx.Delete(hist('n', "Ann", res.LastID)) }, "valid entries for"},
+		{"dangling correction", func(tx *eventlog.Tx) error {
+			k := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte{eventlog.FamIndex, 'c'}, res.LastID), 999)
+			return tx.Set(k, []byte(fmt.Sprintf(`{"id":999,"created_at":"x","person_name":"Bo","event_id":%d}`, res.LastID)))
+		}, "names correction 999"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := storetest.Open(t, storetest.Options{})
+			res = s.Append(t, storetest.Plate("cam", now, "ABC123"), storetest.Face("cam", now, "Ann"))
+			if err := s.Log.Update(context.Background(), tc.tx); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := projections.Verify(s.Log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(rep.Problems, "\n"), tc.want) {
+				t.Fatalf("verify did not report %q: %v", tc.want, rep.Problems)
 			}
 		})
 	}

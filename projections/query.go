@@ -11,15 +11,19 @@ import (
 // Query selects events for GET /events. Results are in id order: ascending
 // when Asc, else descending. Cursors are exclusive.
 type Query struct {
-	Type     uint8  // 0: any
-	Source   string // "": any
-	HasSince bool
-	Since    int64 // exclusive, on ts_ms
-	HasUntil bool
-	Until    int64 // inclusive, on ts_ms
-	After    uint64
-	Before   uint64 // 0: none
-	Asc      bool
+	Type   uint8  // 0: the detections
+	Source string // "": any
+	// Plate and Person select a history: the reads of one normalised
+	// plate, the face matches of one person, by their corrected values
+	// (at most one of Source, Plate and Person).
+	Plate, Person string
+	HasSince      bool
+	Since         int64 // exclusive, on ts_ms
+	HasUntil      bool
+	Until         int64 // inclusive, on ts_ms
+	After         uint64
+	Before        uint64 // 0: none
+	Asc           bool
 	// Reverse writes the page in the opposite order of travel (Asc still
 	// decides which events are selected and the cursor).
 	Reverse bool
@@ -75,14 +79,32 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	// selective (two types): reading the log in order and checking the
 	// record header is cheaper than a seek per match, and keeps a typed
 	// page within a small factor of an unfiltered one.
+	//
+	// Operators' actions (corrections, watchlist and gallery changes,
+	// erasures) are rare among detections: a page of them is read through
+	// the type index, one log seek per match, never by scanning the log.
 	var idx *eventlog.Iter
-	if q.Source != "" {
-		idx, err = v.log.NewIter(sourceKey(q.Source, lo), sourceKey(q.Source, hi+1))
+	var idxKey func(id uint64) []byte
+	covering := false
+	switch {
+	case q.Plate != "":
+		idxKey = func(id uint64) []byte { return appendHistoryKey(nil, 'h', q.Plate, id) }
+	case q.Person != "":
+		idxKey = func(id uint64) []byte { return appendHistoryKey(nil, 'n', q.Person, id) }
+	case q.Source != "":
+		covering = true
+		idxKey = func(id uint64) []byte { return sourceKey(q.Source, id) }
+	case q.Type != 0 && !vocab.IsDetection(q.Type):
+		idxKey = func(id uint64) []byte { return typeKey(q.Type, id) }
+	}
+	if idxKey != nil {
+		idx, err = v.log.NewIter(idxKey(lo), idxKey(hi+1))
 		if err != nil {
 			return dst, pg, err
 		}
 		defer idx.Close()
 	}
+	decorate := v.hasCorrections()
 	tsFilter := q.HasSince || q.HasUntil
 
 	// match checks the predicates not implied by the driving iterator (a
@@ -92,7 +114,7 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 		if err != nil {
 			return nil, false, err
 		}
-		if q.Type != 0 && typ != q.Type {
+		if q.Type != 0 && typ != q.Type || q.Type == 0 && !vocab.IsDetection(typ) {
 			return nil, false, nil
 		}
 		if (q.HasSince && ts <= q.Since) || (q.HasUntil && ts > q.Until) {
@@ -106,10 +128,15 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 		if pg.Count > 0 {
 			dst = append(dst, ',')
 		}
-		if q.Reverse {
-			spans = append(spans, [2]int{len(dst), len(dst) + len(js)})
+		at := len(dst)
+		if decorate {
+			dst = v.Decorate(dst, id, js)
+		} else {
+			dst = append(dst, js...)
 		}
-		dst = append(dst, js...)
+		if q.Reverse {
+			spans = append(spans, [2]int{at, len(dst)})
+		}
 		pg.Count++
 		pg.Cursor = id
 		return pg.Count >= q.Limit
@@ -126,7 +153,7 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 		if !ok {
 			break
 		}
-		full, err := v.scanRange(q, a, b, logIt, idx, match, emit)
+		full, err := v.scanRange(q, a, b, logIt, idx, idxKey, covering, match, emit)
 		if err != nil {
 			return dst, pg, err
 		}
@@ -211,7 +238,7 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 
 // scanRange emits the matches with ids in [a, b] in the query's order. It
 // returns true when the page filled up.
-func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter,
+func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter, idxKey func(uint64) []byte, covering bool,
 	match func([]byte) ([]byte, bool, error), emit func(uint64, []byte) bool) (bool, error) {
 	if idx == nil {
 		var ok bool
@@ -237,13 +264,14 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter,
 	}
 	// The source index covers its records: each entry's value is a copy of
 	// the record, so a source page is one sequential read of the index, in
-	// either direction. Entries written before the index was covering have
-	// an empty value; their records are read from the log.
+	// either direction. Entries written before the index was covering, and
+	// the type index's, have an empty value; their records are read from
+	// the log.
 	var ok bool
 	if q.Asc {
-		ok = idx.SeekGE(sourceKey(q.Source, a))
+		ok = idx.SeekGE(idxKey(a))
 	} else {
-		ok = idx.SeekLT(sourceKey(q.Source, b+1))
+		ok = idx.SeekLT(idxKey(b + 1))
 	}
 	for ; ok; ok = step(idx, q.Asc) {
 		k := idx.Key()
@@ -252,7 +280,7 @@ func (v *View) scanRange(q Query, a, b uint64, logIt, idx *eventlog.Iter,
 			break
 		}
 		val := idx.Value()
-		if len(val) == 0 {
+		if !covering || len(val) == 0 {
 			if !seekLog(logIt, id, q.Asc) {
 				// Index entry without record: only possible above the
 				// committed watermark (bounded out) or in a corrupt store.

@@ -20,13 +20,20 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 	}
 	low, end := st.First, st.Last+1 // ids in [low, end) may exist
 	deleted := 0
+	// Operators' state (watchlist, gallery, erasure events) never
+	// expires: the prefix stops at the first such record, and the expired
+	// detections beyond it go one by one (step 2).
+	keep, err := firstState(tx, low, end)
+	if err != nil {
+		return 0, err
+	}
 
 	// 1a. Whole expired blocks, from the zone map.
 	x := low
 	v.mu.RLock()
 	for b := low / blockSize; b*blockSize < end; b++ {
 		z := v.zoneAtLocked(b)
-		if z.live > 0 && z.max >= cutoff {
+		if z.live > 0 && z.max >= cutoff || (b+1)*blockSize > keep {
 			break
 		}
 		deleted += int(z.live)
@@ -42,12 +49,12 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 		return 0, err
 	}
 	for ok := it.First(); ok; ok = it.Next() {
-		_, ts, _, _, err := eventlog.SplitValue(it.Value())
+		typ, ts, _, _, err := eventlog.SplitValue(it.Value())
 		if err != nil {
 			it.Close()
 			return 0, err
 		}
-		if ts >= cutoff {
+		if ts >= cutoff || !vocab.Expires(typ) || eventlog.KeyID(it.Key()) >= keep {
 			break
 		}
 		x = eventlog.KeyID(it.Key()) + 1
@@ -86,7 +93,7 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 				return 0, err
 			}
 			id := eventlog.KeyID(it.Key())
-			if ts >= cutoff {
+			if ts >= cutoff || !vocab.Expires(typ) {
 				if nz.live == 0 {
 					nz.min, nz.max = ts, ts
 				}
@@ -110,6 +117,10 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 				it.Close()
 				return 0, err
 			}
+			if err := v.forgetIdentity(tx, id, typ, it.Value()); err != nil {
+				it.Close()
+				return 0, err
+			}
 			deleted++
 		}
 		if err := it.Close(); err != nil {
@@ -124,6 +135,12 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 	// 3. Range deletions: the prefix of the log, snapshots, type and source
 	// indexes; the time index below cutoff; the summaries of whole blocks.
 	if x > low {
+		// The identity views of the prefix's detections: one range
+		// deletion per name in the history families (a plate seen often
+		// is one deletion), and their corrections.
+		if err := v.forgetPrefixIdentities(tx, low, x); err != nil {
+			return 0, err
+		}
 		if err := tx.TrimPrefix(x); err != nil {
 			return 0, err
 		}
@@ -197,4 +214,27 @@ func (v *View) eachSource(r interface {
 		ok = it.SeekGE(next)
 	}
 	return it.Error()
+}
+
+// firstState returns the smallest id in [low, end) of an operator's state
+// record (a type that never expires), end when there is none: one seek in
+// the type index per such type.
+func firstState(tx *eventlog.Tx, low, end uint64) (uint64, error) {
+	first := end
+	for c := 1; c <= int(vocab.MaxTypeCode); c++ {
+		if vocab.Expires(uint8(c)) {
+			continue
+		}
+		it, err := tx.NewIter(typeKey(uint8(c), low), typeKey(uint8(c), end))
+		if err != nil {
+			return 0, err
+		}
+		if it.First() {
+			first = min(first, indexID(it.Key()))
+		}
+		if err := it.Close(); err != nil {
+			return 0, err
+		}
+	}
+	return first, nil
 }

@@ -18,7 +18,10 @@ func (v *View) Event(id uint64) (uint8, []byte, error) {
 		return 0, nil, err
 	}
 	typ, _, _, js, err := eventlog.SplitValue(val)
-	return typ, js, err
+	if err != nil || !vocab.IsDetection(typ) {
+		return typ, js, err
+	}
+	return typ, v.Decorate(nil, id, js), nil
 }
 
 // VerifyReport is what Verify found.
@@ -51,10 +54,13 @@ type recMeta struct {
 	src  uint32 // index into recTable.srcs
 	typ  uint8
 	live bool
+	// hist hashes the history entry the detection should have (family
+	// and corrected name); 0 for none.
+	hist uint64
 }
 
 // recTable holds a recMeta per id, in a slice over the ids the log's state
-// spans (dense apart from retention's holes), with sources interned: 24
+// spans (dense apart from retention's holes), with sources interned: 32
 // bytes per record. (A map with a string per record, the first version,
 // took several times as much.) A record outside the span (below the
 // low-water id:
@@ -103,6 +109,15 @@ func (t *recTable) put(id uint64, typ uint8, ts int64, src []byte, sum uint64) {
 	}
 }
 
+func (t *recTable) setHist(id, h uint64) {
+	if t.inSpan(id) {
+		t.slots[id-t.base].hist = h
+	} else if m, ok := t.extra[id]; ok {
+		m.hist = h
+		t.extra[id] = m
+	}
+}
+
 func (t *recTable) get(id uint64) (recMeta, bool) {
 	if !t.inSpan(id) {
 		m, ok := t.extra[id]
@@ -127,6 +142,10 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 		return nil, err
 	}
 	zones := map[uint64]zone{}
+	vc, err := loadVerifyCorrections(l, r)
+	if err != nil {
+		return nil, err
+	}
 
 	it, err := l.NewIter([]byte{'L'}, []byte{'L' + 1})
 	if err != nil {
@@ -167,6 +186,9 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 			prevCreated = c
 		}
 		recs.put(id, typ, ts, src, maphash.Bytes(seed, it.Value()))
+		if h := vc.historyHash(seed, id, typ, js); h != 0 {
+			recs.setHist(id, h)
+		}
 		if r.FirstID == 0 {
 			r.FirstID = id
 		}
@@ -258,6 +280,10 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 		}
 	}
 	if err := it.Close(); err != nil {
+		return nil, err
+	}
+
+	if err := verifyIdentities(l, r, recs, vc, seed); err != nil {
 		return nil, err
 	}
 

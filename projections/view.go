@@ -62,6 +62,9 @@ type View struct {
 	now      func() time.Time
 	m        *viewMetrics
 	keysOnly bool
+	ids      *identities
+	watch    *watchState
+	plates   plateSearch
 
 	mu struct {
 		sync.RWMutex
@@ -89,7 +92,7 @@ type View struct {
 // it so for the server, the tools, the benchmarks and the tests alike;
 // nothing else does.
 func New(opts Options) *View {
-	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly}
+	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState()}
 	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
@@ -106,6 +109,14 @@ func New(opts Options) *View {
 func (v *View) Attach(l eventlog.Store) error {
 	v.log = l
 	start := time.Now()
+	corrections, err := v.loadCorrections(l)
+	if err != nil {
+		return err
+	}
+	watchChanges, err := v.loadWatch(l)
+	if err != nil {
+		return err
+	}
 	it, err := l.NewIter([]byte{eventlog.FamSummary}, []byte{eventlog.FamSummary + 1})
 	if err != nil {
 		return err
@@ -156,7 +167,7 @@ func (v *View) Attach(l eventlog.Store) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "took", time.Since(start).String())
+	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "took", time.Since(start).String())
 	return nil
 }
 
@@ -229,7 +240,10 @@ func init() {
 // families (log, type, time, source) each cost a full skiplist search,
 // which took a large share of the server's CPU under batch ingest when they
 // were interleaved.
-func (v *View) Index(_ eventlog.Writer, e *eventlog.Entry) error {
+func (v *View) Index(w eventlog.Writer, e *eventlog.Entry) error {
+	if err := v.indexIdentity(w, e); err != nil {
+		return err
+	}
 	pe := pendingEntry{id: e.ID, ts: e.TsMs, src: e.Source, typ: e.Type, val: e.Value}
 	if v.keysOnly {
 		pe.val = nil
@@ -284,6 +298,10 @@ func (v *View) Finish(w eventlog.Writer) error {
 		fb.zones = append(fb.zones, *v.zoneLocked(b))
 	}
 	v.mu.Unlock()
+	// History ('I' 'h', 'I' 'n') sorts before source ('I' 's').
+	if err := v.finishIdentities(w); err != nil {
+		return err
+	}
 	// Source: number the distinct sources in name order, then place each
 	// entry after the earlier entries of its source.
 	clear(fb.srcGroup)
@@ -385,6 +403,8 @@ func (v *View) zoneLocked(b uint64) *zone {
 // batch reaches any subscriber, so that a subscriber (the WebSocket hub)
 // never announces an event that /health does not count yet.
 func (v *View) Committed(b eventlog.Batch) {
+	v.committedIdentities(b)
+	v.notePlates(b)
 	nowSec := v.now().Unix()
 	v.mu.Lock()
 	for i := range b.Entries {
@@ -483,6 +503,9 @@ func (v *View) cleanup(ctx context.Context, cutoffMs int64, late *[]uint64) (int
 	})
 	if err != nil {
 		return 0, fmt.Errorf("projections: cleanup: %w", err)
+	}
+	if st.Deleted > 0 {
+		v.stalePlates()
 	}
 	v.m.retentionDeleted.Add(float64(st.Deleted))
 	v.m.retentionRangeDeletes.Add(float64(st.RangeDeletes))

@@ -14,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 
 	"github.com/securevision/events/eventlog"
+	"github.com/securevision/events/internal/vocab"
 )
 
 const (
@@ -42,22 +43,33 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// filter is a client's ?type= and ?source=.
+// filter is a client's ?type= and ?source=. types is a bit set of type
+// codes (1<<code): the one asked for, or without ?type= the detections
+// (vocab.DetectionMask), so that operators' actions reach only the
+// clients that ask for them.
 type filter struct {
-	typ       uint8
+	types     uint32
 	source    string
 	hasSource bool
 }
 
+// typeFilter is the filter's types for a ?type= code (0: none given).
+func typeFilter(code uint8) uint32 {
+	if code == 0 {
+		return vocab.DetectionMask
+	}
+	return 1 << (code & 31)
+}
+
 func (f *filter) match(typ uint8, src []byte) bool {
-	if f.typ != 0 && typ != f.typ {
+	if f.types&(1<<(typ&31)) == 0 {
 		return false
 	}
 	return !f.hasSource || string(src) == f.source
 }
 
 func (f *filter) matchEntry(e *eventlog.Entry) bool {
-	if f.typ != 0 && e.Type != f.typ {
+	if f.types&(1<<(e.Type&31)) == 0 {
 		return false
 	}
 	return !f.hasSource || e.Source == f.source
@@ -68,14 +80,14 @@ func (f *filter) matchEntry(e *eventlog.Entry) bool {
 // acknowledged: it answers from the batch's type bits and source map, not
 // by scanning the entries per client.
 func (f *filter) relevant(b *batch) bool {
-	if f.typ != 0 && b.types&(1<<(f.typ&31)) == 0 {
+	if b.types&f.types == 0 {
 		return false
 	}
 	if !f.hasSource {
 		return true
 	}
 	bits, ok := b.sourceTypes()[f.source]
-	return ok && (f.typ == 0 || bits&(1<<(f.typ&31)) != 0)
+	return ok && bits&f.types != 0
 }
 
 type reply struct {
@@ -86,6 +98,8 @@ type reply struct {
 // client is one stream connection: a gws reader goroutine (read) and our
 // writer goroutine (run).
 type client struct {
+	// dec is the replay's buffer for a decorated event (writer goroutine).
+	dec      []byte
 	h        *Hub
 	conn     *wsConn
 	socket   *gws.Conn
@@ -509,6 +523,10 @@ func (c *client) catchUp(to uint64) error {
 			if c.f.match(typ, src) {
 				c.buf()
 				c.newestOff, c.newestMs = len(c.out), 0
+				if dec := c.h.opts.Decorate; dec != nil && vocab.IsDetection(typ) {
+					c.dec = dec(c.dec[:0], id, js)
+					js = c.dec
+				}
 				c.out = appendFrame(c.out, opText, js)
 				c.outEvents++
 			}

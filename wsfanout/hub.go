@@ -187,7 +187,7 @@ func parseParams(r *http.Request) (params, []vocab.FieldError) {
 	if n, ok := q.Int("after", 0); ok {
 		p.after, p.hasAfter = uint64(n), true
 	}
-	p.f.typ = q.Type()
+	p.f.types = typeFilter(q.Type())
 	p.f.source, p.f.hasSource = q.Source()
 	return p, q.Errs
 }

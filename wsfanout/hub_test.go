@@ -499,6 +499,9 @@ func TestManyClients(t *testing.T) {
 		}
 		c.check(t, span(1, events))
 	}
+	// The counter is added to after a write returns, which may be after
+	// the client has read it.
+	waitFor(t, 10*time.Second, "sent counter", func() bool { return value(e.hub.m.sent) == n*events })
 	if got := value(e.hub.m.sent); got != n*events {
 		t.Fatalf("messages sent %v, want %d", got, n*events)
 	}

@@ -51,6 +51,11 @@ type LogReader interface {
 type Options struct {
 	// Log is the event log the stream reads and replays; required.
 	Log LogReader
+	// Decorate, when set, writes a replayed detection's JSON as the REST
+	// API reads it (with its newest correction: projections.View's
+	// Decorate). Live events are sent as stored: a detection is
+	// streamed when it is appended, before it can be corrected.
+	Decorate func(dst []byte, id uint64, stored []byte) []byte
 	// Enabled false accepts the upgrade and closes with 1008, as the
 	// original service does.
 	Enabled bool

@@ -16,7 +16,7 @@ func TestParamsRepeatedTakeLast(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatalf("errors: %+v", errs)
 	}
-	if p.after != 7 || !p.hasAfter || p.f.typ != vocab.PlateReadCode || p.f.source != "cam_b" || !p.f.hasSource {
+	if p.after != 7 || !p.hasAfter || p.f.types != 1<<vocab.PlateReadCode || p.f.source != "cam_b" || !p.f.hasSource {
 		t.Fatalf("params %+v", p)
 	}
 	r = httptest.NewRequest("GET", "/stream?source="+strings.Repeat("x", vocab.MaxSourceLen+1), nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/internal/cluster"
+	"github.com/securevision/events/internal/mqtt"
 )
 
 // Config is the service configuration (docs/api.md, "Configuration", lists
@@ -54,6 +55,22 @@ type Config struct {
 		FaceCascade  string        `env:"FACE_CASCADE" allowed:"a file path"`
 		PlateCascade string        `env:"PLATE_CASCADE" allowed:"a file path"`
 	} `envPrefix:"SECUREVISION__INGEST__"`
+	MQTT struct {
+		URL      string `env:"URL" allowed:"mqtt://host[:port] or mqtts://host[:port] (empty: off)"`
+		Username string `env:"USERNAME" allowed:"a user name"`
+		Password string `env:"PASSWORD" allowed:"a password"`
+		ClientID string `env:"CLIENT_ID" allowed:"an MQTT client id (empty: securevision-<hostname>)"`
+		// TopicPrefix's default applies to an empty value, as for every
+		// setting; DiscoveryPrefix is the exception (see LoadConfig).
+		TopicPrefix     string        `env:"TOPIC_PREFIX" envDefault:"securevision" allowed:"MQTT topic levels without +, #, NUL, empty levels or a leading $"`
+		DiscoveryPrefix string        `env:"DISCOVERY_PREFIX" allowed:"MQTT topic levels without +, #, NUL, empty levels or a leading $ (set but empty: no discovery)"`
+		AlertOffDelay   time.Duration `env:"ALERT_OFF_DELAY" envDefault:"30s" allowed:"a positive Go duration such as 30s"`
+	} `envPrefix:"SECUREVISION__MQTT__"`
+	Webhooks struct {
+		WebhookAllowLoopback bool          `env:"ALLOW_LOOPBACK" envDefault:"false" allowed:"true or false"`
+		WebhookTimeout       time.Duration `env:"TIMEOUT" envDefault:"10s" allowed:"a Go duration from 1s to 5m such as 10s"`
+		WebhookConcurrency   int           `env:"MAX_CONCURRENCY" envDefault:"32" allowed:"an integer from 1 to 1024"`
+	} `envPrefix:"SECUREVISION__WEBHOOKS__"`
 	Cluster struct {
 		NATSURL   string `env:"NATS_URL" allowed:"a comma-separated list of NATS server URLs (empty: single node)"`
 		Stream    string `env:"STREAM" envDefault:"SECUREVISION_EVENTS" allowed:"a JetStream stream name: letters, digits, - and _"`
@@ -102,6 +119,11 @@ func LoadConfig(environ map[string]string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	// Home Assistant discovery is on unless the variable is set to the
+	// empty string: unlike the other settings, empty is a value here.
+	if _, set := environ["SECUREVISION__MQTT__DISCOVERY_PREFIX"]; !set {
+		c.MQTT.DiscoveryPrefix = mqtt.DefaultDiscoveryPrefix
+	}
 	return &c, c.Validate(environ)
 }
 
@@ -145,6 +167,10 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("LogLevel", "")
 	case c.Ingest.Cooldown < 0:
 		return bad("Cooldown", "negative")
+	case c.Webhooks.WebhookTimeout < time.Second || c.Webhooks.WebhookTimeout > 5*time.Minute:
+		return bad("WebhookTimeout", "out of range")
+	case c.Webhooks.WebhookConcurrency < 1 || c.Webhooks.WebhookConcurrency > 1024:
+		return bad("WebhookConcurrency", "out of range")
 	case c.Cluster.Replicas < 1 || c.Cluster.Replicas > cluster.MaxReplicas:
 		return bad("Replicas", "out of range")
 	}
@@ -164,6 +190,30 @@ func (c *Config) Validate(environ map[string]string) error {
 	}
 	if _, _, err := eventlog.ParseURL(c.Events.DBURL); err != nil {
 		return bad("DBURL", err.Error())
+	}
+	return c.validateMQTT(bad)
+}
+
+// validateMQTT checks the MQTT settings; a refused URL is shown without
+// its credentials.
+func (c *Config) validateMQTT(bad func(field, why string) error) error {
+	m := c.MQTT
+	if m.URL != "" {
+		if _, err := mqtt.ParseURL(m.URL); err != nil {
+			key, allowed := envKey("URL")
+			return &ConfigError{Var: key, Value: mqtt.RedactURL(m.URL), Allowed: allowed, Why: err.Error()}
+		}
+	}
+	if err := mqtt.ValidatePrefix(m.TopicPrefix); err != nil {
+		return bad("TopicPrefix", err.Error())
+	}
+	if m.DiscoveryPrefix != "" {
+		if err := mqtt.ValidatePrefix(m.DiscoveryPrefix); err != nil {
+			return bad("DiscoveryPrefix", err.Error())
+		}
+	}
+	if m.AlertOffDelay <= 0 {
+		return bad("AlertOffDelay", "must be positive")
 	}
 	return nil
 }

@@ -110,6 +110,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 			logger.Error("close store", "err", err)
 		}
 	}()
+	// The watchlist files are a seed: the API's changes (watchlist_change
+	// events, kept by the projections) win for the plates they name.
+	vis.lists.SetOverrides(st.View())
 	st.Ingest().SetLists(vis.lists)
 	if err := vis.attach(st.Ingest()); err != nil {
 		return err
@@ -119,13 +122,44 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	hooks, hookRoutes, err := newWebhooks(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After the HTTP drain and the producers, before the store
+		// closes (deferred earlier, so it runs later): the last cursors
+		// are written.
+		if err := hooks.Close(); err != nil {
+			closeErrs = append(closeErrs, err)
+			logger.Error("close webhooks", "err", err)
+		}
+	}()
+	// The MQTT publisher reads the log from its cursor; it stops before
+	// the store closes (step 4 below; the deferred stop covers the early
+	// returns and is a no-op after it).
+	mq, err := newMQTT(cfg, st, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := mq.stop(ctx); err != nil {
+			logger.Error("stop mqtt", "err", err)
+		}
+	}()
+	stats, err := hourlyStats(st, logger)
+	if err != nil {
+		return err
+	}
 	backup, err := backupFunc(st.Log(), cfg.Events.BackupDir, cfg.Events.BackupKeep, logger)
 	if err != nil {
 		return err
 	}
-	events, health := clusterAPI(st)
+	events, eraser, health := clusterAPI(st)
 	api, err := httpd.New(httpd.Options{
-		Log: st.Log(), View: events, Ingest: st.Ingest(), Health: health,
+		Log: st.Log(), View: events, Ingest: st.Ingest(),
 		Stream: hub.handler(), StreamClients: hub.clients,
 		WSEnabled:          cfg.API.WSEnabled,
 		AuthToken:          cfg.API.AuthToken,
@@ -133,6 +167,12 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RateLimitPerMinute: cfg.API.RateLimit,
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
+		WatchlistFiles:     vis.lists,
+		Eraser:             eraser,
+		Scrubber:           st.Log(),
+		Lists:              vis.lists,
+		Health:             append(append(health, mq.health()...), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
+		Routes:             append([]httpd.Route{stats}, hookRoutes...),
 		Gatherer:           reg,
 		Registerer:         reg,
 		Logger:             logger,
@@ -218,9 +258,14 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err := hub.shutdown(sctx); err != nil {
 		closeErrs = append(closeErrs, fmt.Errorf("close streams: %w", err))
 	}
-	// 3. Producers and loops stop; then the deferred store close flushes.
+	// 3. Producers and loops stop.
 	stopBG()
 	wg.Wait()
+	// 4. The MQTT publisher waits for its PUBACKs in flight, disconnects
+	// and writes its cursor; then the deferred store close flushes.
+	if err := mq.stop(sctx); err != nil {
+		closeErrs = append(closeErrs, fmt.Errorf("stop mqtt: %w", err))
+	}
 	logger.Info("stopped", "last_id", st.Log().LastID())
 	return errors.Join(closeErrs...)
 }

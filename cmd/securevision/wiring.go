@@ -11,11 +11,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/httpd"
+	"github.com/securevision/events/httpd/ui"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/cluster"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/mqtt"
+	"github.com/securevision/events/internal/webhook"
+	"github.com/securevision/events/projections"
 	"github.com/securevision/events/wsfanout"
 )
 
@@ -27,6 +31,7 @@ type stream struct{ hub *wsfanout.Hub }
 func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*stream, error) {
 	hub, err := wsfanout.New(wsfanout.Options{
 		Log:        st.Log(),
+		Decorate:   st.View().Decorate,
 		Enabled:    cfg.API.WSEnabled,
 		MaxClients: cfg.API.WSMaxConns,
 		Logger:     logger,
@@ -42,6 +47,18 @@ func newStream(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.R
 func (s *stream) handler() http.Handler              { return s.hub }
 func (s *stream) clients() int                       { return s.hub.Clients() }
 func (s *stream) shutdown(ctx context.Context) error { return s.hub.Shutdown(ctx) }
+
+// hourlyStats wires GET /stats/hourly (the dashboard's chart): the
+// projection is subscribed to the commit bus after the stream and
+// rebuilds what was stored before on its first request.
+func hourlyStats(st *core.Core, logger *slog.Logger) (httpd.Route, error) {
+	h, err := projections.NewHourly(projections.HourlyOptions{Log: st.Log(), View: st.View(), Logger: logger})
+	if err != nil {
+		return httpd.Route{}, err
+	}
+	st.Subscribe(h.Committed) // for the server's lifetime: never unsubscribed
+	return httpd.Route{Method: http.MethodGet, Path: ui.StatsPath, Handler: ui.HourlyHandler(h)}, nil
+}
 
 // visionWiring runs the camera sources and the plate watchlists. The
 // watchlists also fill list_match for plates posted to /ingest.
@@ -123,6 +140,79 @@ func (v *visionWiring) reload() {
 	v.logger.Info("reloaded watchlists and gallery")
 }
 
+// mqttWiring runs the MQTT publisher (package internal/mqtt) when
+// SECUREVISION__MQTT__URL is set: a reader of the log with its own
+// cursor, woken by the commit bus, never on the commit path.
+type mqttWiring struct{ pub *mqtt.Publisher }
+
+// newMQTT builds the publisher and subscribes it to the commit bus; nil
+// when MQTT is off. It connects in the background: an unreachable broker
+// is logged and shown in /health, and never stops the server.
+func newMQTT(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*mqttWiring, error) {
+	m := cfg.MQTT
+	if m.URL == "" {
+		return nil, nil
+	}
+	pub, err := mqtt.New(mqtt.Options{
+		URL: m.URL, Username: m.Username, Password: m.Password, ClientID: m.ClientID,
+		TopicPrefix: m.TopicPrefix, DiscoveryPrefix: m.DiscoveryPrefix, AlertOffDelay: m.AlertOffDelay,
+		Log: st.Log(), Logger: logger, Registerer: reg,
+		// The firehose carries an event as GET /events/{id} returns it,
+		// with its newest correction.
+		Decorate: st.View().Decorate,
+	})
+	if err != nil {
+		return nil, err
+	}
+	st.Subscribe(pub.Notify) // for the server's lifetime; Notify after Stop is harmless
+	if err := pub.Start(); err != nil {
+		return nil, err
+	}
+	return &mqttWiring{pub: pub}, nil
+}
+
+// health is the /health section (none when MQTT is off).
+func (w *mqttWiring) health() []httpd.HealthSection {
+	if w == nil {
+		return nil
+	}
+	return []httpd.HealthSection{{Name: "mqtt", Value: func() any { return w.pub.Health() }}}
+}
+
+// stop waits for the PUBACKs in flight, disconnects and writes the final
+// cursor; before Core.Close.
+func (w *mqttWiring) stop(ctx context.Context) error {
+	if w == nil {
+		return nil
+	}
+	return w.pub.Stop(ctx)
+}
+
+// newWebhooks starts the webhook deliveries over the core (each webhook
+// reads the log from its cursor, woken by the commit bus) and returns
+// their API routes. Close the manager before the core.
+func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
+	m, err := webhook.New(webhook.Options{
+		Log:       st.Log(),
+		Subscribe: st.Subscribe,
+		// Deliveries carry an event as GET /events/{id} returns it.
+		Decorate:       st.View().Decorate,
+		AllowLoopback:  cfg.Webhooks.WebhookAllowLoopback,
+		Timeout:        cfg.Webhooks.WebhookTimeout,
+		MaxConcurrency: cfg.Webhooks.WebhookConcurrency,
+		Logger:         logger,
+		Registerer:     reg,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var routes []httpd.Route
+	for _, r := range m.Routes() {
+		routes = append(routes, httpd.Route{Method: r.Method, Path: r.Path, Handler: r.Handler})
+	}
+	return m, routes, nil
+}
+
 // clusterOptions is cluster mode's configuration; nil (single node) when
 // no NATS URL is set.
 func clusterOptions(cfg *Config) *cluster.Options {
@@ -134,12 +224,13 @@ func clusterOptions(cfg *Config) *cluster.Options {
 }
 
 // clusterAPI is what the HTTP API takes from the core: the projections
-// (in cluster mode with the cluster-wide cleanup) and, in cluster mode,
-// /health's cluster member.
-func clusterAPI(st *core.Core) (httpd.Events, []httpd.HealthSection) {
+// (in cluster mode with the cluster-wide cleanup), the eraser and, in
+// cluster mode, /health's cluster member.
+func clusterAPI(st *core.Core) (httpd.Events, httpd.Eraser, []httpd.HealthSection) {
 	n := st.Cluster()
 	if n == nil {
-		return st.View(), nil
+		return st.View(), st.View(), nil
 	}
-	return cluster.Events{View: st.View(), Node: n}, []httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}}
+	return cluster.Events{View: st.View(), Node: n}, cluster.NoErasure{},
+		[]httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}}
 }

@@ -210,8 +210,8 @@ func TestAcceptsGzip(t *testing.T) {
 		"br, identity":        false,
 		"x-gzip":              false,
 	} {
-		if got := acceptsGzip(ae); got != want {
-			t.Errorf("acceptsGzip(%q) = %v, want %v", ae, got, want)
+		if got := AcceptsGzip(ae); got != want {
+			t.Errorf("AcceptsGzip(%q) = %v, want %v", ae, got, want)
 		}
 	}
 }

@@ -22,18 +22,28 @@ import (
 // which constant it documents.
 func TestSpecLimitsAreVocabs(t *testing.T) {
 	want := map[string]map[string]int{
-		"components schemas Event properties frame_source_id":                    {"maxLength": vocab.MaxSourceLen},
-		"components schemas EventIn properties frame_source_id":                  {"maxLength": vocab.MaxSourceLen},
-		"components schemas EventIn properties snapshot_jpeg":                    {"maxLength": base64.StdEncoding.EncodedLen(vocab.MaxSnapshotBytes)},
-		"components schemas FaceMatchPayload properties person_name":             {"maxLength": vocab.MaxPersonNameLen},
-		"components schemas PlateReadPayload properties plate_text":              {"maxLength": vocab.MaxPlateTextLen},
-		"components schemas PlateReadPayload properties region":                  {"maxLength": vocab.MaxRegionLen},
-		"components schemas BBox":                                                {"maxItems": len(ingest.BBox{}), "minItems": len(ingest.BBox{})},
-		"paths /events get parameters source schema":                             {"maxLength": vocab.MaxSourceLen},
-		"paths /events get parameters limit schema":                              {"maximum": vocab.MaxQueryLimit, "default": vocab.DefaultQueryLimit},
-		"paths /stream get parameters source schema":                             {"maxLength": vocab.MaxSourceLen},
-		"paths /ingest post requestBody content application/json schema oneOf 1": {"maxItems": vocab.MaxItems},
-		"paths /ingest post parameters Idempotency-Key schema":                   {"maxLength": idempotency.MaxKeyLen},
+		"components schemas Event properties frame_source_id":                                              {"maxLength": vocab.MaxSourceLen},
+		"components schemas EventIn properties frame_source_id":                                            {"maxLength": vocab.MaxSourceLen},
+		"components schemas EventIn properties snapshot_jpeg":                                              {"maxLength": base64.StdEncoding.EncodedLen(vocab.MaxSnapshotBytes)},
+		"components schemas FaceMatchPayload properties person_name":                                       {"maxLength": vocab.MaxPersonNameLen},
+		"components schemas PlateReadPayload properties plate_text":                                        {"maxLength": vocab.MaxPlateTextLen},
+		"components schemas PlateReadPayload properties region":                                            {"maxLength": vocab.MaxRegionLen},
+		"components schemas BBox":                                                                          {"maxItems": len(ingest.BBox{}), "minItems": len(ingest.BBox{})},
+		"paths /events get parameters source schema":                                                       {"maxLength": vocab.MaxSourceLen},
+		"paths /events get parameters limit schema":                                                        {"maximum": vocab.MaxQueryLimit, "default": vocab.DefaultQueryLimit},
+		"paths /stream get parameters source schema":                                                       {"maxLength": vocab.MaxSourceLen},
+		"paths /ingest post requestBody content application/json schema oneOf 1":                           {"maxItems": vocab.MaxItems},
+		"components schemas CorrectionIn properties person_name":                                           {"maxLength": vocab.MaxPersonNameLen},
+		"components schemas CorrectionIn properties plate_text":                                            {"maxLength": vocab.MaxPlateTextLen},
+		"components schemas WebhookIn properties person_name":                                              {"maxLength": vocab.MaxPersonNameLen},
+		"components schemas CorrectionIn properties note":                                                  {"maxLength": vocab.MaxNoteLen},
+		"paths /watchlists/{list}/{plate} put parameters plate schema":                                     {"maxLength": vocab.MaxPlateTextLen},
+		"paths /watchlists/{list}/{plate} delete parameters plate schema":                                  {"maxLength": vocab.MaxPlateTextLen},
+		"paths /watchlists/{list}/{plate} put requestBody content application/json schema properties note": {"maxLength": vocab.MaxNoteLen},
+		"components schemas SourceHourly properties counts":                                                {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"components schemas OtherHourly properties counts":                                                 {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
+		"paths /stats/hourly get parameters limit schema":                                                  {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
+		"paths /ingest post parameters Idempotency-Key schema":                                             {"maxLength": idempotency.MaxKeyLen},
 	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)
@@ -111,8 +121,14 @@ func TestSpecVocabulary(t *testing.T) {
 	}
 	for name, got := range enums {
 		want := types
-		if name == "list_match" {
+		switch name {
+		case "list_match":
 			want = []any{vocab.Whitelist, vocab.Blacklist, nil}
+		case "EventType": // what a camera posts: the detections only
+			want = []any{}
+			for _, n := range vocab.DetectionTypeNames() {
+				want = append(want, n)
+			}
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s enum = %v, want %v", name, got, want)

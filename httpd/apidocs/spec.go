@@ -20,10 +20,10 @@ const securityName = "HTTPBearer"
 // vocab, as the server does; TestSpecLimitsAreVocabs fails if a limit in
 // the schemas is not one of vocab's.
 
-// typeEnum lists the event type names for an enum.
-func typeEnum() []any {
+// typeEnum lists type names for an enum.
+func typeEnum(names []string) []any {
 	var e []any
-	for _, n := range vocab.TypeNames() {
+	for _, n := range names {
 		e = append(e, n)
 	}
 	return e
@@ -209,7 +209,7 @@ func unit(min, max float64, desc string) *schema {
 
 func componentSchemas() ordered[*schema] {
 	eventType := &schema{
-		Type: "string", Title: "EventType", Enum: typeEnum(),
+		Type: "string", Title: "EventType", Enum: typeEnum(vocab.DetectionTypeNames()),
 		Description: "Kind of detection; selects the payload schema.",
 	}
 	bbox := &schema{
@@ -275,14 +275,16 @@ func componentSchemas() ordered[*schema] {
 		Description: "Ingest time, RFC 3339 UTC with milliseconds; never decreases along the log.",
 		Examples:    []any{"2024-01-01T00:00:05.000Z"},
 	}
-	event := object("Event", "One stored detection event.",
+	event := object("Event", "One stored event: a detection, or (listed only with ?type=) an operator's action, "+
+		"whose payload is the action's.",
 		[]string{"id", "type", "ts_ms", "frame_source_id", "created_at", "payload"},
 		prop("id", id),
-		prop("type", ref("EventType")),
+		prop("type", &schema{Type: "string", Enum: typeEnum(vocab.TypeNames())}),
 		prop("ts_ms", int64s("Detection time, Unix milliseconds.")),
 		prop("frame_source_id", source("Camera / source identifier.")),
 		prop("created_at", createdAt),
 		prop("payload", payload()),
+		prop("correction", ref("Correction")),
 	)
 	event.Examples = []any{exampleFaceEvent, examplePlateEvent}
 
@@ -568,7 +570,8 @@ func endpoints() []endpoint {
 	}
 	limit := &schema{Type: "integer", Default: vocab.DefaultQueryLimit, Minimum: 1, Maximum: vocab.MaxQueryLimit}
 	sourceSchema := &schema{Type: "string", MinLength: 1, MaxLength: vocab.MaxSourceLen}
-	typeSchema := &schema{Type: "string", Enum: typeEnum()}
+	typeSchema := &schema{Type: "string", Enum: typeEnum(vocab.TypeNames()),
+		Description: "Without it, only detections (face_match, plate_read); the other types are operators' actions."}
 
 	streamMessage := &schema{
 		OneOf: []*schema{ref("Event"), ref("StreamPong"), ref("StreamGap"), ref("StreamError")},

@@ -52,11 +52,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/vocab"
@@ -111,6 +111,7 @@ type Watchlist struct {
 	opts Options
 	log  *slog.Logger
 	cur  atomic.Pointer[lists]
+	over atomic.Pointer[Overrides]
 
 	mu struct {
 		sync.Mutex
@@ -145,6 +146,28 @@ func New(opts Options) (*Watchlist, error) {
 	return w, nil
 }
 
+// Overrides is the API's word on plates: PUT and DELETE
+// /watchlists/{list}/{plate} (watchlist_change events, which
+// projections.View keeps). For a key the API has changed it wins over the
+// files, in both directions, until the API changes it again; the files
+// decide every other key. So the files are a seed: an operator who
+// removes a file's plate through the API keeps it removed even while the
+// file still lists it.
+type Overrides interface {
+	// WatchOverride reports whether key is on list by the API's word; ok
+	// is false when the API never changed it.
+	WatchOverride(list, key string) (present, ok bool)
+}
+
+// SetOverrides installs the API's changes (nil: the files alone).
+func (w *Watchlist) SetOverrides(o Overrides) {
+	if o == nil {
+		w.over.Store(nil)
+		return
+	}
+	w.over.Store(&o)
+}
+
 // Match returns vocab.Blacklist, vocab.Whitelist or "" for plate. The
 // blacklist wins when a plate is on both lists.
 func (w *Watchlist) Match(plate string) string {
@@ -153,13 +176,41 @@ func (w *Watchlist) Match(plate string) string {
 		return ""
 	}
 	l := w.cur.Load()
-	if _, ok := l.black[k]; ok {
+	var o Overrides
+	if p := w.over.Load(); p != nil {
+		o = *p
+	}
+	on := func(list string, file map[string]struct{}) bool {
+		if o != nil {
+			if present, ok := o.WatchOverride(list, k); ok {
+				return present
+			}
+		}
+		_, ok := file[k]
+		return ok
+	}
+	if on(vocab.Blacklist, l.black) {
 		return vocab.Blacklist
 	}
-	if _, ok := l.white[k]; ok {
+	if on(vocab.Whitelist, l.white) {
 		return vocab.Whitelist
 	}
 	return ""
+}
+
+// FileKeys returns the matching keys the files put on list, sorted.
+func (w *Watchlist) FileKeys(list string) []string {
+	l := w.cur.Load()
+	m := l.white
+	if list == vocab.Blacklist {
+		m = l.black
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // Len returns the number of distinct keys on each list.
@@ -322,45 +373,11 @@ func Parse(r io.Reader) (map[string]struct{}, error) {
 	return set, nil
 }
 
-// Normalize upper-cases plate and drops every character that is not a
-// letter or a digit. It is the plate_text normalisation (no confusion
-// classes).
-func Normalize(plate string) string {
-	var b strings.Builder
-	b.Grow(len(plate))
-	for _, r := range plate {
-		if r < 0x80 {
-			switch {
-			case r >= 'a' && r <= 'z':
-				b.WriteByte(byte(r - 'a' + 'A'))
-			case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-				b.WriteByte(byte(r))
-			}
-			continue
-		}
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			b.WriteRune(unicode.ToUpper(r))
-		}
-	}
-	return b.String()
-}
+// Normalize is vocab.NormalizePlate: the plate_text normalisation (no
+// confusion classes).
+func Normalize(plate string) string { return vocab.NormalizePlate(plate) }
 
-// Key is the matching key of a plate: Normalize, then the OCR confusion
-// classes O/0→0, I/1→1, B/8→8, S/5→5. Two plates match when their keys are
-// equal.
-func Key(plate string) string {
-	n := Normalize(plate)
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case 'O':
-			return '0'
-		case 'I':
-			return '1'
-		case 'B':
-			return '8'
-		case 'S':
-			return '5'
-		}
-		return r
-	}, n)
-}
+// Key is vocab.PlateKey, the matching key of a plate: Normalize, then the
+// OCR confusion classes O/0→0, I/1→1, B/8→8, S/5→5. Two plates match when
+// their keys are equal.
+func Key(plate string) string { return vocab.PlateKey(plate) }

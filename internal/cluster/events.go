@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/securevision/events/projections"
@@ -19,6 +20,20 @@ type Events struct {
 func (e Events) Cleanup(ctx context.Context, cutoffMs int64) (int, error) {
 	return e.Node.Cleanup(ctx, cutoffMs)
 }
+
+// ErrErasureUnsupported: erasure deletes from one node's store, which in
+// cluster mode would leave the data in the stream and on every other
+// node while answering that it is gone.
+var ErrErasureUnsupported = errors.New("cluster: erasure (DELETE /people, DELETE /history/plates) is not supported in cluster mode yet: it would delete on this node only, not in the stream or on the other nodes")
+
+// NoErasure is the eraser of cluster mode: it refuses.
+type NoErasure struct{}
+
+// ErasePerson refuses (ErrErasureUnsupported).
+func (NoErasure) ErasePerson(context.Context, string) (int, error) { return 0, ErrErasureUnsupported }
+
+// ErasePlate refuses (ErrErasureUnsupported).
+func (NoErasure) ErasePlate(context.Context, string) (int, error) { return 0, ErrErasureUnsupported }
 
 // maxRetentionBackoff caps the wait after failed cleanups.
 const maxRetentionBackoff = 10 * time.Minute

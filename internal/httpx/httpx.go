@@ -100,7 +100,7 @@ func (q *Query) Type() uint8 {
 	}
 	code := vocab.TypeCode(s)
 	if code == 0 {
-		q.Fail("type", "enum", vocab.TypeEnumMsg)
+		q.Fail("type", "enum", vocab.QueryTypeEnumMsg)
 	}
 	return code
 }

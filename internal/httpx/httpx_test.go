@@ -61,7 +61,7 @@ func TestQueryMessages(t *testing.T) {
 	q.Type()
 	q.Source()
 	q.Int("n", 1)
-	want := []string{vocab.TypeEnumMsg, "source should have 1 to " + strconv.Itoa(vocab.MaxSourceLen) + " characters",
+	want := []string{vocab.QueryTypeEnumMsg, "source should have 1 to " + strconv.Itoa(vocab.MaxSourceLen) + " characters",
 		"Input should be greater than or equal to 1"}
 	if len(q.Errs) != len(want) {
 		t.Fatalf("errors %+v", q.Errs)

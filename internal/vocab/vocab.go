@@ -19,6 +19,11 @@
 // changed at run time.
 package vocab
 
+import (
+	"strings"
+	"unicode"
+)
+
 // Service identity: reported by GET / and GET /health and in the OpenAPI
 // document's info.
 const (
@@ -26,23 +31,42 @@ const (
 	Version     = "0.1.0"
 )
 
-// Event type names, the "type" member of every event.
+// Event type names, the "type" member of every event. The detections
+// (face_match, plate_read) are what cameras produce and POST /ingest
+// accepts; the others record an operator's action in the same log:
+//
+//   - correction: an operator's fix of one detection (the person, the
+//     plate text, or "not a detection at all"); reads of the detection
+//     carry the newest one.
+//   - watchlist_change: a plate put on or taken off a watchlist.
+//   - gallery_change: a face image added to or removed from a person's
+//     gallery.
+//   - erasure: a person's or a plate's data erased on request; it holds
+//     only a salted hash of what was erased.
 const (
-	FaceMatch = "face_match"
-	PlateRead = "plate_read"
+	FaceMatch       = "face_match"
+	PlateRead       = "plate_read"
+	Correction      = "correction"
+	WatchlistChange = "watchlist_change"
+	GalleryChange   = "gallery_change"
+	Erasure         = "erasure"
 )
 
 // Event type codes: the byte that stands for a type in the log's record
 // headers and in the keys of the type index. They are stored on disk, so a
 // code is never renumbered or reused. 0 is no type: TypeCode's answer for
-// an unknown name, and "any type" in a query filter.
+// an unknown name, and "the detections" in a query filter.
 const (
-	FaceMatchCode uint8 = 1
-	PlateReadCode uint8 = 2
+	FaceMatchCode       uint8 = 1
+	PlateReadCode       uint8 = 2
+	CorrectionCode      uint8 = 3
+	WatchlistChangeCode uint8 = 4
+	GalleryChangeCode   uint8 = 5
+	ErasureCode         uint8 = 6
 	// MaxTypeCode is the largest code. Codes run from 1 to MaxTypeCode
 	// without holes, so a [MaxTypeCode + 1]T array indexed by code holds
 	// one T per type (and one unused at 0).
-	MaxTypeCode = PlateReadCode
+	MaxTypeCode = ErasureCode
 )
 
 // TypeCode returns the code of an event type name, 0 if the name is not a
@@ -54,6 +78,23 @@ func TypeCode(name string) uint8 {
 		return FaceMatchCode
 	case PlateRead:
 		return PlateReadCode
+	case Correction:
+		return CorrectionCode
+	case WatchlistChange:
+		return WatchlistChangeCode
+	case GalleryChange:
+		return GalleryChangeCode
+	case Erasure:
+		return ErasureCode
+	}
+	return 0
+}
+
+// DetectionCode returns the code of a detection type name (what POST
+// /ingest accepts), 0 for any other name.
+func DetectionCode(name string) uint8 {
+	if c := TypeCode(name); IsDetection(c) {
+		return c
 	}
 	return 0
 }
@@ -66,6 +107,14 @@ func TypeName(code uint8) string {
 		return FaceMatch
 	case PlateReadCode:
 		return PlateRead
+	case CorrectionCode:
+		return Correction
+	case WatchlistChangeCode:
+		return WatchlistChange
+	case GalleryChangeCode:
+		return GalleryChange
+	case ErasureCode:
+		return Erasure
 	}
 	return ""
 }
@@ -79,8 +128,37 @@ func TypeNames() []string {
 	return names
 }
 
-// TypeEnumMsg is the 422 message for a type that is not one of the names.
+// DetectionTypeNames returns the detection type names in code order.
+func DetectionTypeNames() []string { return []string{FaceMatch, PlateRead} }
+
+// IsDetection reports whether code is a detection type (face_match,
+// plate_read): what a camera produced, as opposed to an operator's action
+// recorded in the log. Without a type filter, GET /events and /stream
+// return detections only.
+func IsDetection(code uint8) bool {
+	return code == FaceMatchCode || code == PlateReadCode
+}
+
+// Expires reports whether retention deletes records of this type when
+// their ts_ms is older than the retention period: detections, and
+// corrections, which carry their detection's ts_ms and so go with it.
+// Watchlist, gallery and erasure events are state, not detections, and
+// are never deleted by retention.
+func Expires(code uint8) bool {
+	return IsDetection(code) || code == CorrectionCode
+}
+
+// DetectionMask is the bit set (1<<code) of the detection types, the
+// filter of a read without ?type=.
+const DetectionMask uint32 = 1<<FaceMatchCode | 1<<PlateReadCode
+
+// TypeEnumMsg is the 422 message for an ingested type that is not a
+// detection type.
 const TypeEnumMsg = "Input should be '" + FaceMatch + "' or '" + PlateRead + "'"
+
+// QueryTypeEnumMsg is the 422 message for a ?type= that names no type.
+const QueryTypeEnumMsg = "Input should be '" + FaceMatch + "', '" + PlateRead + "', '" + Correction + "', '" +
+	WatchlistChange + "', '" + GalleryChange + "' or '" + Erasure + "'"
 
 // Watchlist verdicts: plate_read's list_match. A plate on no list has a
 // null list_match (in Go, the empty string).
@@ -111,6 +189,8 @@ const (
 	MaxPersonNameLen = 256
 	// MaxPlateTextLen bounds a plate_read's plate_text.
 	MaxPlateTextLen = 32
+	// MaxNoteLen is the longest note of a correction or a watchlist entry.
+	MaxNoteLen = 1000
 	// MaxRegionLen bounds a plate_read's region.
 	MaxRegionLen = 64
 	// MaxExtraPayloadBytes caps the payload fields a producer may send
@@ -161,10 +241,49 @@ func QueryError(name, typ, msg string) FieldError {
 	return FieldError{Loc: []any{"query", name}, Msg: msg, Type: typ}
 }
 
-// IsDetection reports whether code is a detection type (face_match,
-// plate_read): what a camera produced, as opposed to an operator's action
-// recorded in the log. Without a type filter, GET /events and /stream
-// return detections only, and only detections expire by retention.
-func IsDetection(code uint8) bool {
-	return code == FaceMatchCode || code == PlateReadCode
+// OperatorSource is the frame_source_id of operators' actions that belong
+// to no camera (watchlist, gallery and erasure events).
+const OperatorSource = "operator"
+
+// NormalizePlate upper-cases plate and drops every character that is not a
+// letter or a digit (spaces, dashes, dots): a plate's identity in the
+// plate views, so "ab-c 123" and "ABC123" are one plate. OCR confusions
+// are not folded (PlateKey does that).
+func NormalizePlate(plate string) string {
+	var b strings.Builder
+	b.Grow(len(plate))
+	for _, r := range plate {
+		if r < 0x80 {
+			switch {
+			case r >= 'a' && r <= 'z':
+				b.WriteByte(byte(r - 'a' + 'A'))
+			case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+				b.WriteByte(byte(r))
+			}
+			continue
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(unicode.ToUpper(r))
+		}
+	}
+	return b.String()
+}
+
+// PlateKey is the watchlist matching key of a plate: NormalizePlate, then
+// the OCR confusion classes O/0→0, I/1→1, B/8→8, S/5→5. Two plates match
+// a watchlist entry when their keys are equal.
+func PlateKey(plate string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case 'O':
+			return '0'
+		case 'I':
+			return '1'
+		case 'B':
+			return '8'
+		case 'S':
+			return '5'
+		}
+		return r
+	}, NormalizePlate(plate))
 }

@@ -12,7 +12,8 @@ import (
 // header and type index key, so a store written by an older build must
 // read the same types back.
 func TestTypeCodesOnDisk(t *testing.T) {
-	for name, code := range map[string]uint8{"face_match": 1, "plate_read": 2} {
+	for name, code := range map[string]uint8{"face_match": 1, "plate_read": 2, "correction": 3,
+		"watchlist_change": 4, "gallery_change": 5, "erasure": 6} {
 		if got := vocab.TypeCode(name); got != code {
 			t.Errorf("TypeCode(%q) = %d, want %d", name, got, code)
 		}
@@ -20,7 +21,7 @@ func TestTypeCodesOnDisk(t *testing.T) {
 			t.Errorf("TypeName(%d) = %q, want %q", code, got, name)
 		}
 	}
-	if vocab.MaxTypeCode != 2 {
+	if vocab.MaxTypeCode != 6 {
 		t.Errorf("MaxTypeCode = %d: a new type needs a new code, and this test its name", vocab.MaxTypeCode)
 	}
 }
@@ -44,8 +45,12 @@ func TestTypeNamesAndCodes(t *testing.T) {
 		if vocab.TypeCode(name) != code || names[code-1] != name {
 			t.Errorf("code %d, name %q: TypeCode %d, TypeNames()[%d] %q", code, name, vocab.TypeCode(name), code-1, names[code-1])
 		}
-		if !strings.Contains(vocab.TypeEnumMsg, "'"+name+"'") {
-			t.Errorf("TypeEnumMsg %q does not name %s", vocab.TypeEnumMsg, name)
+		if !strings.Contains(vocab.QueryTypeEnumMsg, "'"+name+"'") {
+			t.Errorf("QueryTypeEnumMsg %q does not name %s", vocab.QueryTypeEnumMsg, name)
+		}
+		if strings.Contains(vocab.TypeEnumMsg, "'"+name+"'") != vocab.IsDetection(code) ||
+			(vocab.DetectionCode(name) == code) != vocab.IsDetection(code) {
+			t.Errorf("TypeEnumMsg %q / DetectionCode disagree with IsDetection on %s", vocab.TypeEnumMsg, name)
 		}
 	}
 	for _, s := range []string{"", "FACE_MATCH", "face_match ", "plate", "\x00"} {

@@ -72,7 +72,11 @@ func sections() []section {
 		{"ws", "f. WebSocket fan-out", true, runWS},
 		{"vision", "g. Vision pipeline", true, runVision},
 		{"hostile", "h. Hostile request bodies", true, runHostile},
-		{"cluster", "i. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
+		{"mqtt", "i. MQTT: log to Mosquitto, and the ingest cost", true, runMQTT},
+		{"webhooks", "j. Webhooks", true, runWebhooks},
+		{"platesearch", "k. Plate search", true, runPlatesearch},
+		{"ui", "l. Dashboard", true, runUI},
+		{"cluster", "m. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
 	}
 }
 
