@@ -15,7 +15,7 @@ BIN=${BIN:-bin/securevision}
 NATS=${NATS_SERVER:-$(command -v nats-server || echo "$(go env GOPATH)/bin/nats-server")}
 DIR=${DEMO_DIR:-data/cluster-demo}
 [ -x "$BIN" ] || { echo "cluster-demo: $BIN missing: run make build"; exit 1; }
-[ -x "$NATS" ] || { echo "cluster-demo: nats-server missing: go install github.com/nats-io/nats-server/v2@v2.15.2 (make deps does)"; exit 1; }
+[ -x "$NATS" ] || { echo "cluster-demo: nats-server missing: go build -o bin/nats-server github.com/nats-io/nats-server/v2 (make cluster-demo does), or go install github.com/nats-io/nats-server/v2@v2.15.2 (make deps does)"; exit 1; }
 mkdir -p "$DIR"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }

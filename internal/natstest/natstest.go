@@ -25,7 +25,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// serverModule is what Binary builds; go.mod pins its version.
+// serverModule is what Binary builds; go.mod pins its version (a tool
+// directive, so that go mod tidy keeps it).
 const serverModule = "github.com/nats-io/nats-server/v2"
 
 // readyWait bounds the wait for a server to accept clients and for the
