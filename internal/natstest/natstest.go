@@ -80,6 +80,9 @@ func Start(dir string, n int) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		return nil, err
