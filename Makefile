@@ -93,6 +93,7 @@ FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRed
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
 	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody \
 	./httpd:FuzzCorrectionBody ./httpd:FuzzWatchlistPut ./httpd:FuzzSearchQuery \
+	./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect \
 	./internal/cluster:FuzzDecodeMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -187,6 +187,11 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.writeSnapshot(w, id)
+}
+
+// writeSnapshot answers record id's blob as image/jpeg.
+func (s *Server) writeSnapshot(w http.ResponseWriter, id uint64) {
 	img, err := s.opts.Log.Snapshot(id)
 	switch {
 	case errors.Is(err, eventlog.ErrNotFound):

@@ -88,6 +88,11 @@ type Events interface {
 	SearchPlates(q string, maxDist float64, limit int, match func(string) string) ([]projections.PlateHit, error)
 	// People is GET /people.
 	People() ([]projections.Aggregate, error)
+	// Person is one person's aggregate (GET /people/{name}/faces tells a
+	// person without gallery faces from a name nobody has).
+	Person(name string) (projections.Aggregate, error)
+	// GalleryFaces is a person's current face gallery.
+	GalleryFaces(name string) []projections.GalleryFace
 }
 
 // Ingester is what POST /ingest asks the append path: the append of a
@@ -188,6 +193,8 @@ type Server struct {
 	cors    *cors.Cors
 	public  map[string]bool
 	token   []byte
+	// imageSem bounds the gallery images decoded at once (gallery.go).
+	imageSem chan struct{}
 }
 
 // New builds the server and its routes.
@@ -202,6 +209,8 @@ func New(opts Options) (*Server, error) {
 		router: httprouter.New(),
 		m:      newHTTPMetrics(opts.Registerer),
 		token:  []byte(opts.AuthToken),
+
+		imageSem: make(chan struct{}, galleryDecodes),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -299,6 +308,10 @@ func (s *Server) routes() {
 	s.handle(http.MethodGet, "/history/plates/:text", s.history(false))
 	s.handle(http.MethodGet, "/history/people/:name", s.history(true))
 	s.handle(http.MethodGet, "/people", s.people)
+	s.handle(http.MethodGet, galleryFacesPath, s.galleryList)
+	s.handle(http.MethodPost, galleryFacesPath, s.galleryAdd)
+	s.handle(http.MethodGet, galleryFacesPath+"/:face_id", s.galleryImage)
+	s.handle(http.MethodDelete, galleryFacesPath+"/:face_id", s.galleryDelete)
 	if s.opts.Eraser != nil && s.opts.Scrubber != nil {
 		s.handle(http.MethodDelete, "/people/:name", s.erase("person"))
 		s.handle(http.MethodDelete, "/history/plates/:text", s.erase("plate"))
@@ -360,7 +373,7 @@ func (s *Server) wrap(route, method string, h http.Handler, public bool) http.Ha
 	if s.limiter != nil && route != "/stream" && route != "/metrics" && route != "/health" {
 		h = s.limiter.Handler(h)
 	}
-	h = s.guard(h)
+	h = s.guard(h, route == galleryFacesPath)
 	if s.cors != nil {
 		h = s.cors.Handler(h)
 	}
@@ -377,15 +390,25 @@ func (s *Server) wrap(route, method string, h http.Handler, public bool) http.Ha
 // (415 otherwise), a type no browser sends cross-site without a CORS
 // preflight. Clients that send no Origin (curl, cameras, scripts) are not
 // pages, and a body without Content-Type is read as JSON, as FastAPI does.
-func (s *Server) guard(next http.Handler) http.Handler {
+//
+// With jpegOK (POST /people/{name}/faces, which takes a face image) an
+// image/jpeg body is accepted too. That keeps the guarantee: image/jpeg is
+// not a CORS-safelisted type (only form encodings and text/plain are), so
+// a browser sends it cross-site only after a preflight that CORS decides,
+// and a foreign Origin is refused above anyway.
+func (s *Server) guard(next http.Handler, jpegOK bool) http.Handler {
+	refused := "Unsupported Media Type: send the body as application/json or application/x-ndjson"
+	if jpegOK {
+		refused = "Unsupported Media Type: send the body as application/json or image/jpeg"
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unsafe := !safeMethod(r.Method)
 		if (unsafe || len(r.Header.Values("Upgrade")) > 0) && !s.originAllowed(r) {
 			httpx.WriteDetail(w, http.StatusForbidden, "Cross-origin request refused: this Origin is not allowed (SECUREVISION__API__CORS_ORIGINS)")
 			return
 		}
-		if unsafe && r.ContentLength != 0 && !jsonBodyType(r.Header.Get("Content-Type")) {
-			httpx.WriteDetail(w, http.StatusUnsupportedMediaType, "Unsupported Media Type: send the body as application/json or application/x-ndjson")
+		if ct := r.Header.Get("Content-Type"); unsafe && r.ContentLength != 0 && !jsonBodyType(ct) && !(jpegOK && jpegBodyType(ct)) {
+			httpx.WriteDetail(w, http.StatusUnsupportedMediaType, refused)
 			return
 		}
 		next.ServeHTTP(w, r)

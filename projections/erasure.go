@@ -51,6 +51,8 @@ func (v *View) erase(ctx context.Context, fam byte, name string) (int, error) {
 	v.stalePlates()
 	if fam == 'h' {
 		v.watch.forget(name)
+	} else {
+		v.forgetGallery(name)
 	}
 	return n, nil
 }
@@ -227,6 +229,9 @@ func (v *View) deleteRecordTx(tx *eventlog.Tx, id uint64, touched map[uint64]boo
 	v.mu.Lock()
 	if z := v.zoneLocked(id / blockSize); z.live > 0 {
 		z.live--
+		if vocab.IsDetection(typ) && z.det > 0 {
+			z.det--
+		}
 	}
 	v.mu.Unlock()
 	touched[id/blockSize] = true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/internal/vocab"
@@ -15,7 +16,7 @@ import (
 
 // Identities: corrections, and the plate and person histories (see doc.go,
 // "Identities"). The writer goroutine (Index, Finish, Update functions)
-// owns eff; readers see corrections through ids.mu, which Committed
+// owns eff; readers see corrections through ids.member, which Committed
 // updates only after the batch is durable.
 
 // correctionEffect is what a correction makes of its detection.
@@ -57,20 +58,19 @@ type identities struct {
 	hist    []histEntry
 	histBuf []byte
 
-	mu struct {
-		sync.RWMutex
-		// member is each corrected detection's "correction" member, as
-		// reads carry it: {"id":…,"created_at":…,<fields>}.
-		member map[uint64][]byte
-	}
+	// member maps each corrected detection's id to its "correction"
+	// member, as reads carry it: {"id":…,"created_at":…,<fields>}. A
+	// sync.Map: every read of an event looks it up, concurrently and
+	// without a lock; it changes once per correction. members counts the
+	// entries, so that reads skip the lookup while there are none.
+	member  sync.Map
+	members atomic.Int64
 }
 
 type histEntry struct{ k0, v0, end int }
 
 func newIdentities() *identities {
-	ids := &identities{eff: map[uint64]correctionEffect{}}
-	ids.mu.member = map[uint64][]byte{}
-	return ids
+	return &identities{eff: map[uint64]correctionEffect{}}
 }
 
 func correctionKey(target, id uint64) []byte {
@@ -106,8 +106,6 @@ func (v *View) loadCorrections(l eventlog.Store) (int, error) {
 	}
 	defer it.Close()
 	n := 0
-	v.ids.mu.Lock()
-	defer v.ids.mu.Unlock()
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		if len(k) != 18 {
@@ -119,7 +117,7 @@ func (v *View) loadCorrections(l eventlog.Store) (int, error) {
 			return n, fmt.Errorf("projections: correction of %d: %w", target, eventlog.ErrCorrupt)
 		}
 		v.ids.eff[target] = p.effect()
-		v.ids.mu.member[target] = bytes.Clone(it.Value())
+		v.ids.setMember(target, bytes.Clone(it.Value()))
 		n++
 	}
 	return n, it.Error()
@@ -313,9 +311,7 @@ func (v *View) committedIdentities(b eventlog.Batch) {
 			continue // Index refused it: the batch never committed
 		}
 		m := correctionMember(e.ID, c.CreatedAt, &c.Payload)
-		v.ids.mu.Lock()
-		v.ids.mu.member[c.Payload.EventID] = m
-		v.ids.mu.Unlock()
+		v.ids.setMember(c.Payload.EventID, m)
 	}
 }
 
@@ -324,9 +320,10 @@ func (v *View) committedIdentities(b eventlog.Batch) {
 // brace, or unchanged when it has none. Every read path of events calls
 // it, so a corrected event reads the same on each.
 func (v *View) Decorate(dst []byte, id uint64, js []byte) []byte {
-	v.ids.mu.RLock()
-	m := v.ids.mu.member[id]
-	v.ids.mu.RUnlock()
+	var m []byte
+	if x, ok := v.ids.member.Load(id); ok {
+		m = x.([]byte)
+	}
 	if m == nil || len(js) == 0 || js[len(js)-1] != '}' {
 		return append(dst, js...)
 	}
@@ -339,9 +336,7 @@ func (v *View) Decorate(dst []byte, id uint64, js []byte) []byte {
 // hasCorrections reports whether any detection is corrected: the read
 // paths skip Decorate's lookup when none is.
 func (v *View) hasCorrections() bool {
-	v.ids.mu.RLock()
-	defer v.ids.mu.RUnlock()
-	return len(v.ids.mu.member) > 0
+	return v.ids.members.Load() > 0
 }
 
 // forgetCorrections drops the corrections of deleted detections from both
@@ -350,12 +345,19 @@ func (v *View) forgetCorrections(targets []uint64) {
 	if len(targets) == 0 {
 		return
 	}
-	v.ids.mu.Lock()
 	for _, t := range targets {
 		delete(v.ids.eff, t)
-		delete(v.ids.mu.member, t)
+		if _, loaded := v.ids.member.LoadAndDelete(t); loaded {
+			v.ids.members.Add(-1)
+		}
 	}
-	v.ids.mu.Unlock()
+}
+
+// setMember publishes id's newest correction member to readers.
+func (ids *identities) setMember(id uint64, m []byte) {
+	if _, loaded := ids.member.Swap(id, m); !loaded {
+		ids.members.Add(1)
+	}
 }
 
 // Aggregate is what the views know of one plate or person: how many

@@ -148,8 +148,12 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	if !q.Asc {
 		cur = hi
 	}
+	// A scan of the log for detections skips the blocks that hold none
+	// (zone det == 0): a run of operators' actions costs one summary per
+	// block, not a read per record.
+	detOnly := idx == nil && (q.Type == 0 || vocab.IsDetection(q.Type))
 	for {
-		a, b, ok := v.nextRange(q, cur, lo, hi, tsFilter)
+		a, b, ok := v.nextRange(q, cur, lo, hi, tsFilter, detOnly)
 		if !ok {
 			break
 		}
@@ -186,20 +190,24 @@ func (v *View) Query(q Query, dst []byte) ([]byte, Page, error) {
 	return append(dst, ']'), pg, nil
 }
 
+// maxMerge bounds how many adjacent blocks one candidate range spans, so
+// that the newest page of a large store reads a few summaries, not all.
+const maxMerge = 16
+
 // nextRange returns the next candidate id range [a, b] from cur in the
 // query's direction, within [lo, hi].
-func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint64, ok bool) {
+func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter, detOnly bool) (a, b uint64, ok bool) {
 	if cur < lo || cur > hi {
 		return 0, 0, false
 	}
-	if !tsFilter {
+	if !tsFilter && !detOnly {
 		if q.Asc {
 			return cur, hi, true
 		}
 		return lo, cur, true
 	}
 	overlaps := func(z zone) bool {
-		return z.live > 0 && (!q.HasSince || z.max > q.Since) && (!q.HasUntil || z.min <= q.Until)
+		return z.live > 0 && (!detOnly || z.det > 0) && (!q.HasSince || z.max > q.Since) && (!q.HasUntil || z.min <= q.Until)
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -214,8 +222,9 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 			return 0, 0, false
 		}
 		a = max(blk*blockSize, cur)
-		// Merge following overlapping blocks into one range.
-		for blk+1 <= hi/blockSize && overlaps(v.zoneAtLocked(blk+1)) {
+		// Merge following overlapping blocks into one range (a bounded
+		// run: a page rarely needs more, and the next call goes on).
+		for n := 0; n < maxMerge && blk+1 <= hi/blockSize && overlaps(v.zoneAtLocked(blk+1)); n++ {
 			blk++
 		}
 		return a, min(blk*blockSize+blockSize-1, hi), true
@@ -230,7 +239,7 @@ func (v *View) nextRange(q Query, cur, lo, hi uint64, tsFilter bool) (a, b uint6
 		blk--
 	}
 	b = min(blk*blockSize+blockSize-1, cur)
-	for blk > 0 && (blk-1)*blockSize+blockSize-1 >= lo && overlaps(v.zoneAtLocked(blk-1)) {
+	for n := 0; n < maxMerge && blk > 0 && (blk-1)*blockSize+blockSize-1 >= lo && overlaps(v.zoneAtLocked(blk-1)); n++ {
 		blk--
 	}
 	return max(blk*blockSize, lo), b, true

@@ -99,6 +99,9 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, er
 				}
 				nz.min, nz.max = min(nz.min, ts), max(nz.max, ts)
 				nz.live++
+				if vocab.IsDetection(typ) {
+					nz.det++
+				}
 				continue
 			}
 			// The time index entry goes with the range deletion below.

@@ -201,6 +201,9 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 		}
 		z.min, z.max = min(z.min, ts), max(z.max, ts)
 		z.live++
+		if vocab.IsDetection(typ) {
+			z.det++
+		}
 		zones[b] = z
 	}
 	if err := it.Close(); err != nil {
@@ -304,6 +307,8 @@ func Verify(l eventlog.Store) (*VerifyReport, error) {
 		want := zones[b]
 		if z.live != want.live {
 			r.add("block %d summary counts %d live records, the log has %d", b, z.live, want.live)
+		} else if z.det != want.det {
+			r.add("block %d summary counts %d live detections, the log has %d", b, z.det, want.det)
 		} else if want.live > 0 && (z.min > want.min || z.max < want.max) {
 			r.add("block %d summary ts range [%d,%d] does not cover its records [%d,%d]", b, z.min, z.max, want.min, want.max)
 		}

@@ -35,6 +35,9 @@ const (
 type zone struct {
 	min, max int64
 	live     uint64
+	// det counts the live detections among live: a page of detections
+	// skips blocks that hold none (a bulk of operators' actions).
+	det uint64
 }
 
 type bucket struct {
@@ -64,6 +67,7 @@ type View struct {
 	keysOnly bool
 	ids      *identities
 	watch    *watchState
+	gallery  *galleryState
 	plates   plateSearch
 
 	mu struct {
@@ -92,7 +96,7 @@ type View struct {
 // it so for the server, the tools, the benchmarks and the tests alike;
 // nothing else does.
 func New(opts Options) *View {
-	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState()}
+	v := &View{logger: opts.Logger, now: opts.Now, keysOnly: opts.SourceKeysOnly, ids: newIdentities(), watch: newWatchState(), gallery: newGalleryState()}
 	v.finishBuf.srcGroup = map[string]int{}
 	if v.logger == nil {
 		v.logger = slog.New(slog.DiscardHandler)
@@ -114,6 +118,10 @@ func (v *View) Attach(l eventlog.Store) error {
 		return err
 	}
 	watchChanges, err := v.loadWatch(l)
+	if err != nil {
+		return err
+	}
+	galleryChanges, err := v.loadGallery(l)
 	if err != nil {
 		return err
 	}
@@ -167,7 +175,7 @@ func (v *View) Attach(l eventlog.Store) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "took", time.Since(start).String())
+	v.logger.Info("projections loaded", "blocks", len(v.mu.zones), "recent_events", n, "corrections", corrections, "watchlist_changes", watchChanges, "gallery_changes", galleryChanges, "took", time.Since(start).String())
 	return nil
 }
 
@@ -205,22 +213,30 @@ func zoneKey(b uint64) []byte {
 }
 
 func encodeZone(z zone) []byte {
-	v := make([]byte, 24)
+	v := make([]byte, 32)
 	binary.BigEndian.PutUint64(v[0:], uint64(z.min))
 	binary.BigEndian.PutUint64(v[8:], uint64(z.max))
 	binary.BigEndian.PutUint64(v[16:], z.live)
+	binary.BigEndian.PutUint64(v[24:], z.det)
 	return v
 }
 
 func decodeZone(v []byte) (zone, error) {
-	if len(v) != 24 {
+	if len(v) != 24 && len(v) != 32 {
 		return zone{}, eventlog.ErrCorrupt
 	}
-	return zone{
+	z := zone{
 		min:  int64(binary.BigEndian.Uint64(v[0:])),
 		max:  int64(binary.BigEndian.Uint64(v[8:])),
 		live: binary.BigEndian.Uint64(v[16:]),
-	}, nil
+	}
+	// A 24-byte summary was written before operators' actions were
+	// events: every record it counts is a detection.
+	z.det = z.live
+	if len(v) == 32 {
+		z.det = binary.BigEndian.Uint64(v[24:])
+	}
+	return z, nil
 }
 
 // typeValues are the time index values, shared: Batch.Set copies.
@@ -293,6 +309,9 @@ func (v *View) Finish(w eventlog.Writer) error {
 			z.min, z.max = min(z.min, p[i].ts), max(z.max, p[i].ts)
 		}
 		z.live++
+		if vocab.IsDetection(p[i].typ) {
+			z.det++
+		}
 	}
 	for b := first; b <= p[len(p)-1].id/blockSize; b++ {
 		fb.zones = append(fb.zones, *v.zoneLocked(b))
@@ -404,6 +423,7 @@ func (v *View) zoneLocked(b uint64) *zone {
 // never announces an event that /health does not count yet.
 func (v *View) Committed(b eventlog.Batch) {
 	v.committedIdentities(b)
+	v.committedGallery(b)
 	v.notePlates(b)
 	nowSec := v.now().Unix()
 	v.mu.Lock()

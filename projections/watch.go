@@ -69,31 +69,9 @@ func (w *watchState) apply(js []byte) error {
 	return nil
 }
 
-// loadWatch replays the watchlist_change events (the type index names
-// them; they are never deleted by retention).
+// loadWatch replays the watchlist_change events.
 func (v *View) loadWatch(l eventlog.Store) (int, error) {
-	it, err := l.NewIter(typeKey(vocab.WatchlistChangeCode, 0), typeKey(vocab.WatchlistChangeCode+1, 0))
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	n := 0
-	for ok := it.First(); ok; ok = it.Next() {
-		id := indexID(it.Key())
-		val, err := l.Get(id)
-		if err != nil {
-			continue // erased or above the watermark
-		}
-		_, _, _, js, err := eventlog.SplitValue(val)
-		if err != nil {
-			return n, err
-		}
-		if err := v.watch.apply(js); err != nil {
-			return n, fmt.Errorf("projections: watchlist_change %d: %w", id, err)
-		}
-		n++
-	}
-	return n, it.Error()
+	return replayActions(l, vocab.WatchlistChangeCode, v.watch.apply)
 }
 
 // WatchOverride reports the API's word on key (vocab.PlateKey) for list:

@@ -114,6 +114,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	// events, kept by the projections) win for the plates they name.
 	vis.lists.SetOverrides(st.View())
 	st.Ingest().SetLists(vis.lists)
+	// The recogniser enrols the store's face gallery too, and again after
+	// each change.
+	gallery := newGalleryWiring(st, vis, logger)
 	if err := vis.attach(st.Ingest()); err != nil {
 		return err
 	}
@@ -205,6 +208,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		st.View().RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
 	vis.start(bg, &wg)
+	gallery.start(bg, &wg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -45,6 +45,10 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"paths /stats/hourly get parameters limit schema":                                                  {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
 		"paths /ingest post parameters Idempotency-Key schema":                                             {"maxLength": idempotency.MaxKeyLen},
 	}
+	// The face gallery (spec_gallery.go).
+	for _, op := range []string{"/people/{name}/faces get", "/people/{name}/faces post", "/people/{name}/faces/{face_id} delete", "/people/{name}/faces/{face_id} get"} {
+		want["paths "+op+" parameters name schema"] = map[string]int{"maxLength": vocab.MaxPersonNameLen}
+	}
 	got := map[string]map[string]int{}
 	var walk func(path []string, v any)
 	walk = func(path []string, v any) {

@@ -522,8 +522,12 @@ func unsupportedMediaType() kv[*response] {
 		"Unsupported Media Type: send the body as application/json or application/x-ndjson")
 }
 
-// withResponse adds r to op's responses in status code order.
+// withResponse adds r to op's responses in status code order, unless op
+// has its own answer for that status.
 func withResponse(op *operation, r kv[*response]) {
+	if slices.ContainsFunc(op.Responses, func(x kv[*response]) bool { return x.Key == r.Key }) {
+		return
+	}
 	i := slices.IndexFunc(op.Responses, func(x kv[*response]) bool { return x.Key > r.Key })
 	if i < 0 {
 		i = len(op.Responses)

@@ -110,6 +110,11 @@ func TestSpecOperations(t *testing.T) {
 		"POST /webhooks/{webhook_id}/rotate-secret": {"200", "401", "403", "404"},
 		"POST /webhooks/{webhook_id}/enable":        {"200", "401", "403", "404"},
 	}
+	// The face gallery (spec_gallery.go).
+	want["GET /people/{name}/faces"] = []string{"200", "401", "404", "422"}
+	want["POST /people/{name}/faces"] = []string{"201", "401", "403", "404", "413", "415", "422", "503"}
+	want["DELETE /people/{name}/faces/{face_id}"] = []string{"200", "401", "403", "404", "422", "503"}
+	want["GET /people/{name}/faces/{face_id}"] = []string{"200", "401", "404", "422"}
 	ops := Operations()
 	if len(ops) != len(want) {
 		t.Errorf("Operations() has %d entries, want %d: %v", len(ops), len(want), ops)

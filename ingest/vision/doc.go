@@ -90,11 +90,19 @@
 //
 // # Recognition and the similarity formula
 //
-// The gallery is GalleryDir/<person name>/*.jpg (also .jpeg, .png), enrolled
-// by New and by Pipeline.Reload (SIGHUP); the largest detected face of each
-// image is enrolled, a small image (≤ 300 px) without a detectable face is
-// taken as a ready-made crop, other images are skipped and counted in
-// securevision_vision_errors_total{source="gallery",reason="gallery"}.
+// The gallery is GalleryDir/<person name>/*.jpg (also .jpeg, .png), the
+// seed, plus the store's gallery (Options.StoreGallery: the images of POST
+// /people/{name}/faces), both enrolled by New and by Pipeline.Reload, which
+// serve calls on SIGHUP and, debounced, after every gallery_change commit;
+// the new gallery is swapped in atomically, so analysers never wait for
+// it. The largest detected face of each image is enrolled, a small image
+// (≤ 300 px) without a detectable face is taken as a ready-made crop, other
+// images are skipped and counted in
+// securevision_vision_errors_total{source="gallery",reason="gallery"}. A
+// store image cut from a face_match at its bbox (GalleryImage.Crop) is a
+// face box already and is described whole, as recognition describes a
+// detected box. Store images are enrolled once: their descriptors are kept
+// by face id from one reload to the next.
 //
 // A face crop is resized to 64×64, histogram-equalised and blurred (3×3
 // Gaussian); its descriptor is the concatenation of uniform-LBP histograms
@@ -193,7 +201,10 @@
 // # Snapshots
 //
 // Every event carries a JPEG (quality 85) of its detection box padded by 20 %
-// on each side, scaled to at most 640 px on the long side.
+// on each side, scaled to at most 640 px on the long side. A face_match's
+// payload records the frame region the snapshot shows as snapshot_bbox
+// ([x1, y1, x2, y2] in frame pixels), so the bbox can be cut out of the
+// snapshot again (POST /people/{name}/faces {"from_event"}).
 //
 // # Bad input
 //

@@ -228,6 +228,65 @@ func loadGallery(dir string, cc *gocv.CascadeClassifier, log *slog.Logger, m *me
 	return g, nil
 }
 
+// enrolStore adds the store's gallery images to g. cache holds the
+// descriptors of the previous enrolment by image id (an image never
+// changes under its id), so a reload after one change decodes only the
+// new image; the returned map is the cache for the next reload, holding
+// the images enrolled now. Images that cannot be enrolled are skipped,
+// counted and logged, as GalleryDir's are.
+func enrolStore(g *gallery, imgs []GalleryImage, cache map[uint64][]float32, cc *gocv.CascadeClassifier, log *slog.Logger, m *metrics) map[uint64][]float32 {
+	next := make(map[uint64][]float32, len(imgs))
+	fresh, skipped := 0, 0
+	for _, im := range imgs {
+		if im.Person == "" || im.Person == "unknown" || !utf8.ValidString(im.Person) || utf8.RuneCountInString(im.Person) > vocab.MaxPersonNameLen {
+			skipped++
+			log.Warn("gallery: store image with an unusable person name; skipped", "face_id", im.ID)
+			continue
+		}
+		d, ok := cache[im.ID]
+		if !ok {
+			var err error
+			if d, err = enrolJPEG(im.JPEG, im.Crop, cc); err != nil {
+				skipped++
+				m.errors.WithLabelValues("gallery", errGallery).Inc()
+				log.Warn("gallery: store image skipped", "face_id", im.ID, "err", err)
+				continue
+			}
+			fresh++
+		}
+		next[im.ID] = d
+		g.names = append(g.names, im.Person)
+		g.descs = append(g.descs, d)
+	}
+	persons := map[string]bool{}
+	for _, n := range g.names {
+		persons[n] = true
+	}
+	g.persons = len(persons)
+	if len(imgs) > 0 || len(cache) > 0 {
+		log.Info("store gallery enrolled", "images", len(next), "new", fresh, "skipped", skipped,
+			"persons", g.persons, "total_images", len(g.descs))
+	}
+	return next
+}
+
+// enrolJPEG returns the descriptor of a JPEG from the store: of the whole
+// image when crop, else as enrolImage does.
+func enrolJPEG(b []byte, crop bool, cc *gocv.CascadeClassifier) ([]float32, error) {
+	img, err := gocv.IMDecode(b, gocv.IMReadGrayScale)
+	if err != nil {
+		return nil, fmt.Errorf("not an image OpenCV can decode: %w", err)
+	}
+	defer img.Close()
+	if img.Empty() {
+		return nil, errors.New("not an image OpenCV can decode")
+	}
+	if crop {
+		return faceDescriptor(img, image.Rect(0, 0, img.Cols(), img.Rows()))
+	}
+	return enrolMat(img, cc)
+}
+
 // enrolImage returns the descriptor of the largest face in the image at
 // path, or of the whole image when it is a small face crop.
 func enrolImage(path string, cc *gocv.CascadeClassifier) ([]float32, error) {
@@ -239,6 +298,11 @@ func enrolImage(path string, cc *gocv.CascadeClassifier) ([]float32, error) {
 	if img.Empty() {
 		return nil, errors.New("not an image OpenCV can decode")
 	}
+	return enrolMat(img, cc)
+}
+
+// enrolMat is enrolImage on a decoded grey image.
+func enrolMat(img gocv.Mat, cc *gocv.CascadeClassifier) ([]float32, error) {
 	faces := detectFaces(cc, img, faceMinSize)
 	var box image.Rectangle
 	switch {

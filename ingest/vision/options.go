@@ -62,9 +62,13 @@ type Options struct {
 	Sources []Source
 	// FPS is the sampling rate per source (default DefaultFPS).
 	FPS float64
-	// GalleryDir holds GALLERY_DIR/<person name>/*.jpg; empty: every face
-	// is "unknown".
+	// GalleryDir holds GALLERY_DIR/<person name>/*.jpg, the seed of the
+	// gallery; empty: none.
 	GalleryDir string
+	// StoreGallery, when set, returns the gallery kept in the store (POST
+	// /people/{name}/faces), enrolled beside GalleryDir's at New and at
+	// every Reload. An error keeps the previous gallery.
+	StoreGallery func() ([]GalleryImage, error)
 	// FaceCascade and PlateCascade are Haar cascade XML files. FaceCascade
 	// defaults to DefaultFaceCascade. The plate cascade is off by default
 	// (empty or NoCascade): it cost as much per frame as all the other
@@ -91,6 +95,20 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// now is the clock (tests); default time.Now.
 	now func() time.Time
+}
+
+// GalleryImage is one image of the store's gallery.
+type GalleryImage struct {
+	// ID identifies the image (its face_id) so an unchanged image is not
+	// enrolled again at each reload.
+	ID     uint64
+	Person string
+	JPEG   []byte
+	// Crop says the image is a face box already (cut from a face_match
+	// at its bbox): its descriptor is taken from the whole image, as
+	// recognition takes it from a detected box. Otherwise the largest
+	// face found in it is enrolled, as for GalleryDir's images.
+	Crop bool
 }
 
 // withDefaults returns o with zero fields set to their defaults.

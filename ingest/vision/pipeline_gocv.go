@@ -4,6 +4,7 @@ package vision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image"
@@ -58,6 +59,9 @@ type Pipeline struct {
 		// cc is the cascade used for enrolment only (a cascade must not
 		// be shared between goroutines).
 		cc gocv.CascadeClassifier
+		// store caches the store gallery's descriptors by image id
+		// (enrolStore).
+		store map[uint64][]float32
 	}
 }
 
@@ -114,15 +118,25 @@ func loadCascade(cc *gocv.CascadeClassifier, path, what string) error {
 	return nil
 }
 
-// Reload re-enrols the gallery (SIGHUP). On error the previous gallery
-// stays in force.
+// Reload re-enrols the gallery: GalleryDir's images (SIGHUP) and the
+// store's (Options.StoreGallery; after every gallery change). On error the
+// previous gallery stays in force. The analysers pick the new gallery up
+// at their next face: it is swapped in atomically.
 func (p *Pipeline) Reload() error {
 	p.enrol.Lock()
 	defer p.enrol.Unlock()
+	var store []GalleryImage
+	if p.opts.StoreGallery != nil {
+		var err error
+		if store, err = p.opts.StoreGallery(); err != nil {
+			return fmt.Errorf("vision: store gallery: %w", err)
+		}
+	}
 	g, err := loadGallery(p.opts.GalleryDir, &p.enrol.cc, p.log, p.m)
 	if err != nil {
 		return err
 	}
+	p.enrol.store = enrolStore(g, store, p.enrol.store, &p.enrol.cc, p.log, p.m)
 	p.gallery.Store(g)
 	return nil
 }
@@ -239,12 +253,21 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 	for _, f := range faces {
 		f := f
 		a.dd.offer("face\x00"+f.name, tsMs, f.sim, func() ingest.Event {
-			return ingest.Event{
+			snap, region := a.snapshot(frame, f.box)
+			ev := ingest.Event{
 				Type: vocab.FaceMatch, TsMs: tsMs, Source: a.src.ID,
 				Face: &ingest.Face{PersonName: f.name, Similarity: round4(f.sim), BBox: bbox(f.box),
 					EmbeddingDistance: f.dist},
-				Snapshot: a.snapshot(frame, f.box),
+				Snapshot: snap,
 			}
+			if snap != nil {
+				// Where the snapshot lies in the frame, so that POST
+				// /people/{name}/faces {"from_event"} can cut the bbox
+				// out of it.
+				b := bbox(region)
+				ev.Extra = map[string]json.RawMessage{"snapshot_bbox": fmt.Appendf(nil, "[%g,%g,%g,%g]", b[0], b[1], b[2], b[3])}
+			}
+			return ev
 		})
 	}
 	for _, pl := range plates {
@@ -253,9 +276,9 @@ func (a *analyser) analyse(frame gocv.Mat, tsMs int64) {
 			b := bbox(pl.box)
 			ev := ingest.Event{
 				Type: vocab.PlateRead, TsMs: tsMs, Source: a.src.ID,
-				Plate:    &ingest.Plate{PlateText: pl.text, Confidence: round4(pl.conf), Region: a.region, BBox: &b},
-				Snapshot: a.snapshot(frame, pl.box),
+				Plate: &ingest.Plate{PlateText: pl.text, Confidence: round4(pl.conf), Region: a.region, BBox: &b},
 			}
+			ev.Snapshot, _ = a.snapshot(frame, pl.box)
 			if a.p.opts.Lists != nil {
 				ev.Plate.ListMatch = a.p.opts.Lists.Match(pl.text)
 				ev.Plate.ListMatchSet = true
@@ -327,14 +350,15 @@ func (a *analyser) plates(gray gocv.Mat) []plateHit {
 	return out
 }
 
-// snapshot encodes a padded crop of box as JPEG; nil when encoding fails
-// (counted) — an event without a picture beats no event.
-func (a *analyser) snapshot(frame gocv.Mat, box image.Rectangle) []byte {
+// snapshot encodes a padded crop of box as JPEG and returns it with the
+// frame region it shows; nil when encoding fails (counted) — an event
+// without a picture beats no event.
+func (a *analyser) snapshot(frame gocv.Mat, box image.Rectangle) ([]byte, image.Rectangle) {
 	px, py := int(float64(box.Dx())*snapshotPad), int(float64(box.Dy())*snapshotPad)
 	r := image.Rect(box.Min.X-px, box.Min.Y-py, box.Max.X+px, box.Max.Y+py).
 		Intersect(image.Rect(0, 0, frame.Cols(), frame.Rows()))
 	if r.Empty() {
-		return nil
+		return nil, r
 	}
 	crop := frame.Region(r)
 	defer crop.Close()
@@ -351,15 +375,15 @@ func (a *analyser) snapshot(frame gocv.Mat, box image.Rectangle) []byte {
 	buf, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, img, []int{gocv.IMWriteJpegQuality, snapshotQuality})
 	if err != nil {
 		a.p.m.errors.WithLabelValues(a.src.ID, errSnapshot).Inc()
-		return nil
+		return nil, r
 	}
 	defer buf.Close()
 	b := buf.GetBytes()
 	if len(b) > vocab.MaxSnapshotBytes {
 		a.p.m.errors.WithLabelValues(a.src.ID, errSnapshot).Inc()
-		return nil
+		return nil, r
 	}
-	return append([]byte(nil), b...)
+	return append([]byte(nil), b...), r
 }
 
 // emit appends evs; the error is counted and returned.

@@ -76,7 +76,8 @@ func sections() []section {
 		{"webhooks", "j. Webhooks", true, runWebhooks},
 		{"platesearch", "k. Plate search", true, runPlatesearch},
 		{"ui", "l. Dashboard", true, runUI},
-		{"cluster", "m. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
+		{"corrections", "m. Reads of corrected events", true, runCorrections},
+		{"cluster", "n. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
 	}
 }
 
