@@ -14,7 +14,7 @@ HAVE_OPENCV := $(shell pkg-config --exists opencv4 2>/dev/null && echo yes)
 TAGS := $(if $(HAVE_OPENCV),-tags gocv,)
 PKGS_NOVISION = $$($(GO) list ./... | grep -v /ingest/vision)
 
-.PHONY: all build run test test-all test-deps test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean
+.PHONY: all build run test test-all test-deps test-vision lint bench deps fuzz crash-test soak mini-soak lint-extra vulndb clean cluster-demo
 
 all: build
 
@@ -79,6 +79,8 @@ deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
+	@# nats-server, for make cluster-demo (the tests run it in-process).
+	$(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 	@# axios, for the original service's JavaScript client (httpd's seed-client test).
 	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
 	else echo "npm not found: the seed JavaScript client test will be skipped"; fi
@@ -91,7 +93,8 @@ FUZZ_TARGETS := ./ingest:FuzzDecode ./httpd:FuzzParseEventsQuery ./httpd:FuzzRed
 	./cmd/securevision:FuzzRoundTrip ./wsfanout:FuzzClientMessage ./wsfanout:FuzzFrameHeader \
 	./internal/mqtt:FuzzEscapeID ./projections/platesearch:FuzzSearch ./internal/webhook:FuzzCreateBody \
 	./httpd:FuzzCorrectionBody ./httpd:FuzzWatchlistPut ./httpd:FuzzSearchQuery \
-	./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect
+	./httpd:FuzzGalleryFromEvent ./httpd:FuzzCropRect \
+	./internal/cluster:FuzzDecodeMessage
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
@@ -138,3 +141,10 @@ vulndb:
 
 clean:
 	rm -rf bin
+
+# Cluster mode on one machine: three nats-server processes (JetStream,
+# R3) and two API nodes on 8001 and 8002 (reliability/cluster-demo.sh).
+# nats-server is built from the version go.mod pins (its tool directive).
+cluster-demo: build
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	NATS_SERVER=bin/nats-server ./reliability/cluster-demo.sh

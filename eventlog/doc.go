@@ -40,6 +40,12 @@
 // crash. A failed apply or sync is sticky: every later Append and Update
 // returns the same error and Err reports it (health turns false).
 //
+// AppendWith takes an AppendHook that writes more keys into the same batch
+// once the request's ids are known. AppendAt appends records at ids
+// decided elsewhere (cluster mode's stream sequences, possibly with gaps)
+// with their created_at, through the same writer, Indexer and OnCommit:
+// the views and the commit bus cannot tell the two apart.
+//
 // Update runs a function on the writer goroutine with exclusive access (no
 // append interleaves): retention uses it so that what it computes from the
 // indexes is still true when its deletions commit.
@@ -77,6 +83,16 @@
 //	                              integrations, each under its own name
 //	                              prefix ("Cmqtt/…", "Cwh/…"): cursors and
 //	                              subscriptions, written with Update
+//	'K' ...                    -> idempotency records of POST /ingest
+//	                              (Idempotency-Key), owned by package
+//	                              internal/idempotency (see its doc):
+//	                              written by an AppendHook in the batch
+//	                              of the records they answer for
+//	'R' name                   -> cluster mode's replication state, owned
+//	                              by package internal/cluster: the stream
+//	                              position applied ("Rapplied"), written
+//	                              in the batch that applies it, and the
+//	                              stream the store follows ("Rstream")
 //
 // The record header (hdr) is, in format version 2:
 //

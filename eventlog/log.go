@@ -181,6 +181,13 @@ func sqliteToPebble(u string) string {
 
 type appendReq struct {
 	recs []Record
+	// at, when set, holds each record's id and created_at (AppendAt);
+	// through is then the stream position the request reaches.
+	at      []At
+	through uint64
+	// hook writes more keys into the request's batch (AppendWith,
+	// AppendAt); nil for a plain Append.
+	hook AppendHook
 	// exclusive, when set, makes this an Update request.
 	exclusive func(*Tx) error
 	done      chan appendResp
@@ -446,15 +453,27 @@ func (l *Log) LastID() uint64 { return l.last.Load() }
 // It keeps no reference to recs, or to the bytes they point to, once it
 // returns: the caller may reuse them (ingest pools its record buffers).
 func (l *Log) Append(ctx context.Context, recs []Record) (first, last uint64, err error) {
+	return l.AppendWith(ctx, recs, nil)
+}
+
+// AppendHook writes more keys into the batch that appends one request's
+// records, on the writer goroutine, once their ids are known: they commit
+// atomically with the records (an idempotency record of the request's
+// answer, a follower's applied position). first..last are the request's
+// ids (last < first when it has no records). It must not block; an error
+// fails the batch like a failed write (sticky).
+type AppendHook func(w Writer, first, last uint64) error
+
+// AppendWith is Append with a hook that writes more keys into the same
+// batch. hook may be nil.
+func (l *Log) AppendWith(ctx context.Context, recs []Record, hook AppendHook) (first, last uint64, err error) {
 	if len(recs) == 0 {
 		return 0, 0, ErrEmpty
 	}
-	for i := range recs {
-		if len(recs[i].Source) > MaxSourceBytes {
-			return 0, 0, fmt.Errorf("%w: record %d has %d bytes", ErrSourceTooLong, i, len(recs[i].Source))
-		}
+	if err := checkSources(recs); err != nil {
+		return 0, 0, err
 	}
-	r := &appendReq{recs: recs, done: make(chan appendResp, 1)}
+	r := &appendReq{recs: recs, hook: hook, done: make(chan appendResp, 1)}
 	if err := l.enqueue(ctx, r); err != nil {
 		return 0, 0, err
 	}
@@ -462,6 +481,62 @@ func (l *Log) Append(ctx context.Context, recs []Record) (first, last uint64, er
 	// (milliseconds) keeps the caller's answer truthful.
 	resp := <-r.done
 	return resp.first, resp.last, resp.err
+}
+
+func checkSources(recs []Record) error {
+	for i := range recs {
+		if len(recs[i].Source) > MaxSourceBytes {
+			return fmt.Errorf("%w: record %d has %d bytes", ErrSourceTooLong, i, len(recs[i].Source))
+		}
+	}
+	return nil
+}
+
+// At is where AppendAt puts a record: its id and its created_at (Unix
+// milliseconds), both decided by the log of record it is copied from.
+type At struct {
+	ID        uint64
+	CreatedMs int64
+}
+
+// ErrOutOfOrder is returned by AppendAt for ids that do not strictly
+// increase or do not lie above every id the log has assigned.
+var ErrOutOfOrder = errors.New("eventlog: ids out of order")
+
+// AppendAt appends records whose ids and created_at were decided
+// elsewhere: cluster mode copies its stream into the local log, where the
+// stream's sequence is the id. at[i] is recs[i]'s place; ids strictly
+// increase, may leave gaps (stream positions without an event: markers,
+// deleted messages) and must lie above every id the log has assigned.
+// created_at is clamped to never decrease along the log, as Append's is.
+// through (>= the last id, or 0) is the stream position the request
+// reaches: the log assigns nothing at or below it from then on. recs may
+// be empty to advance through and run hook alone. The records pass
+// through the Indexer and OnCommit exactly as appended ones do, in the
+// same group commits. It returns once the batch is durable.
+func (l *Log) AppendAt(ctx context.Context, recs []Record, at []At, through uint64, hook AppendHook) error {
+	if len(at) != len(recs) {
+		return fmt.Errorf("eventlog: AppendAt with %d records and %d places", len(recs), len(at))
+	}
+	for i := range at {
+		if at[i].ID == 0 || i > 0 && at[i].ID <= at[i-1].ID {
+			return fmt.Errorf("%w: id %d at place %d", ErrOutOfOrder, at[i].ID, i)
+		}
+	}
+	if len(at) > 0 && through < at[len(at)-1].ID {
+		through = at[len(at)-1].ID
+	}
+	if err := checkSources(recs); err != nil {
+		return err
+	}
+	r := &appendReq{recs: recs, at: at, through: through, hook: hook, done: make(chan appendResp, 1)}
+	if r.at == nil {
+		r.at = []At{} // non-nil marks the request as AppendAt
+	}
+	if err := l.enqueue(ctx, r); err != nil {
+		return err
+	}
+	return (<-r.done).err
 }
 
 // Update runs fn on the writer goroutine with no append interleaving, and
@@ -590,20 +665,43 @@ func (l *Log) commit(reqs []*appendReq) {
 	slab := make([]byte, 0, size)
 	p := &pending{
 		b:       l.spareBatch(batchSize),
-		reqs:    append([]*appendReq(nil), reqs...),
-		firsts:  make([]uint64, len(reqs)),
+		reqs:    make([]*appendReq, 0, len(reqs)),
+		firsts:  make([]uint64, 0, len(reqs)),
 		entries: make([]Entry, 0, n),
 		start:   start,
 	}
 	var stamp [24]byte
 	var key [9]byte // Batch.Set copies the key
 	cstamp := time.UnixMilli(created).UTC().AppendFormat(stamp[:0], createdLayout)
+	// stampMs is the time cstamp shows; maxCreated the newest created_at
+	// so far. Appends all get the batch's created; AppendAt records bring
+	// their own, clamped so that created_at never decreases.
+	stampMs, maxCreated := created, l.createdMs
 	id := l.next
 	var err error
-	for i, r := range reqs {
-		p.firsts[i] = id
+	for _, r := range reqs {
+		if r.at != nil && len(r.at) > 0 && r.at[0].ID < id {
+			r.done <- appendResp{err: fmt.Errorf("%w: id %d, the log has assigned up to %d", ErrOutOfOrder, r.at[0].ID, id-1)}
+			continue
+		}
+		first := id
+		if len(r.at) > 0 {
+			first = r.at[0].ID
+		}
+		p.reqs = append(p.reqs, r)
+		p.firsts = append(p.firsts, first)
 		for j := range r.recs {
 			rec := &r.recs[j]
+			recCreated := max(created, maxCreated)
+			if r.at != nil {
+				id = r.at[j].ID
+				recCreated = max(r.at[j].CreatedMs, maxCreated)
+			}
+			maxCreated = recCreated
+			if recCreated != stampMs {
+				cstamp = time.UnixMilli(recCreated).UTC().AppendFormat(stamp[:0], createdLayout)
+				stampMs = recCreated
+			}
 			start := len(slab)
 			v := appendHeader(slab, rec.Type, rec.TsMs, rec.Source)
 			js := len(v)
@@ -623,7 +721,7 @@ func (l *Log) commit(reqs []*appendReq) {
 			if err = p.b.Set(key[:], v, nil); err != nil {
 				break
 			}
-			p.entries = append(p.entries, Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: created, Value: v, JSON: v[js-start:], HasBlob: len(rec.Blob) > 0})
+			p.entries = append(p.entries, Entry{ID: id, Type: rec.Type, TsMs: rec.TsMs, Source: rec.Source, CreatedMs: recCreated, Value: v, JSON: v[js-start:], HasBlob: len(rec.Blob) > 0})
 			e := &p.entries[len(p.entries)-1]
 			if e.HasBlob {
 				key[0] = famSnapshot
@@ -641,6 +739,20 @@ func (l *Log) commit(reqs []*appendReq) {
 		if err != nil {
 			break
 		}
+		last := id - 1
+		if r.at != nil && r.through >= id {
+			id = r.through + 1
+		}
+		if r.hook != nil {
+			if err = r.hook(batchWriter{p.b}, first, last); err != nil {
+				break
+			}
+		}
+	}
+	if len(p.reqs) == 0 {
+		// Every request was refused above: nothing to apply.
+		p.b.Close()
+		return
 	}
 	if err == nil && l.opts.Indexer != nil {
 		err = l.opts.Indexer.Finish(batchWriter{p.b})
@@ -658,13 +770,13 @@ func (l *Log) commit(reqs []*appendReq) {
 		if p.b != nil {
 			p.b.Close()
 		}
-		for _, r := range reqs {
+		for _, r := range p.reqs {
 			r.done <- appendResp{err: err}
 		}
 		return
 	}
 	l.next = id
-	l.createdMs = created
+	l.createdMs = max(l.createdMs, maxCreated)
 	l.inflight.Add(1)
 	l.syncq <- p
 }

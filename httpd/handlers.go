@@ -13,6 +13,7 @@ import (
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/internal/httpx"
+	"github.com/securevision/events/internal/idempotency"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -99,18 +100,36 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) {
 		mt, _, err := mime.ParseMediaType(ct)
 		ndjson = err == nil && slices.Contains(ndjsonTypes, mt)
 	}
-	evs, err := ingest.Decode(r.Body, ndjson)
+	ctx, body, keyed, ok := idempotencyKey(w, r, ndjson)
+	if !ok {
+		s.opts.Ingest.CountRejected("invalid")
+		return
+	}
+	evs, err := ingest.Decode(body, ndjson)
+	if err == nil && keyed.Replayed != nil {
+		err = keyed.finish(ctx, body)
+		ctx = keyed.ctx
+	}
 	if err == nil {
 		var res ingest.Result
-		res, err = s.opts.Ingest.AppendValidated(r.Context(), evs)
+		res, err = s.opts.Ingest.AppendValidated(ctx, evs)
 		if err == nil {
+			if keyed.Replayed != nil && *keyed.Replayed {
+				w.Header().Set("Idempotent-Replayed", "true")
+			}
 			httpx.WriteJSON(w, http.StatusOK, res)
 			return
 		}
 	}
 	var verr *ingest.ValidationError
 	var big *ingest.TooLargeError
+	var detailed interface{ HTTPDetail() string }
 	switch {
+	case errors.Is(err, idempotency.ErrKeyReused):
+		s.opts.Ingest.CountRejected("invalid")
+		httpx.WriteValidation(w, []vocab.FieldError{{Loc: []any{"header", "Idempotency-Key"}, Msg: "Idempotency-Key was already used within " + idempotency.Window.String() + " for a different request body: use a new key for a new request", Type: "idempotency_key_reused"}})
+	case errors.Is(err, ingest.ErrUnavailable) && errors.As(err, &detailed):
+		httpx.WriteDetail(w, http.StatusServiceUnavailable, detailed.HTTPDetail())
 	case errors.As(err, &verr):
 		s.opts.Ingest.CountRejected("invalid")
 		httpx.WriteValidation(w, verr.Errors)

@@ -233,8 +233,8 @@ func New(opts Options) (*Server, error) {
 		s.cors = cors.New(cors.Options{
 			AllowedOrigins: opts.CORSOrigins,
 			AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions},
-			AllowedHeaders: []string{"Authorization", "Content-Type"},
-			ExposedHeaders: []string{"X-Next-Cursor", "Link", "Retry-After"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "Idempotency-Key"},
+			ExposedHeaders: []string{"X-Next-Cursor", "Link", "Retry-After", "Idempotent-Replayed"},
 			MaxAge:         600,
 		})
 	}

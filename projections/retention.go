@@ -11,7 +11,9 @@ import (
 // log's writer (see doc.go, "Retention"). It decides from the zone map what
 // goes, then deletes: the prefix by range deletions, late records one by
 // one, the time index below cutoff by one range deletion.
-func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64) (int, error) {
+// The ids of the late records it deletes are appended to *late when
+// late is not nil.
+func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64, late *[]uint64) (int, error) {
 	st := tx.State()
 	if st.Last < st.First {
 		return 0, nil
@@ -103,6 +105,9 @@ func (v *View) cleanupTx(tx *eventlog.Tx, cutoff int64) (int, error) {
 				continue
 			}
 			// The time index entry goes with the range deletion below.
+			if late != nil {
+				*late = append(*late, id)
+			}
 			if err := tx.DeleteRecord(id); err != nil {
 				it.Close()
 				return 0, err

@@ -504,12 +504,27 @@ var ErrNoLog = errors.New("projections: not attached to a log")
 // Cleanup deletes every event with ts_ms < cutoffMs (see doc.go) and
 // returns how many it deleted.
 func (v *View) Cleanup(ctx context.Context, cutoffMs int64) (int, error) {
+	return v.cleanup(ctx, cutoffMs, nil)
+}
+
+// CleanupIDs is Cleanup that also returns the low-water id after it and
+// the ids of the late (back-filled) records it deleted beyond the trimmed
+// prefix: cluster mode deletes the same from its stream.
+func (v *View) CleanupIDs(ctx context.Context, cutoffMs int64) (deleted int, low uint64, late []uint64, err error) {
+	deleted, err = v.cleanup(ctx, cutoffMs, &late)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return deleted, v.log.State().First, late, nil
+}
+
+func (v *View) cleanup(ctx context.Context, cutoffMs int64, late *[]uint64) (int, error) {
 	if v.log == nil {
 		return 0, ErrNoLog
 	}
 	var st CleanupStats
 	err := v.log.Update(ctx, func(tx *eventlog.Tx) error {
-		n, err := v.cleanupTx(tx, cutoffMs)
+		n, err := v.cleanupTx(tx, cutoffMs, late)
 		st = CleanupStats{Deleted: n, RangeDeletes: tx.RangeDeletes, PointDeletes: tx.PointDeletes}
 		return err
 	})

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest/vision"
+	"github.com/securevision/events/internal/cluster"
 	"github.com/securevision/events/internal/mqtt"
 )
 
@@ -68,6 +71,13 @@ type Config struct {
 		WebhookTimeout       time.Duration `env:"TIMEOUT" envDefault:"10s" allowed:"a Go duration from 1s to 5m such as 10s"`
 		WebhookConcurrency   int           `env:"MAX_CONCURRENCY" envDefault:"32" allowed:"an integer from 1 to 1024"`
 	} `envPrefix:"SECUREVISION__WEBHOOKS__"`
+	Cluster struct {
+		NATSURL   string `env:"NATS_URL" allowed:"a comma-separated list of NATS server URLs (empty: single node)"`
+		Stream    string `env:"STREAM" envDefault:"SECUREVISION_EVENTS" allowed:"a JetStream stream name: letters, digits, - and _"`
+		Replicas  int    `env:"REPLICAS" envDefault:"3" allowed:"an integer from 1 to 5"`
+		CredsFile string `env:"CREDS_FILE" allowed:"the path of a NATS credentials file"`
+		TLSCAFile string `env:"TLS_CA_FILE" allowed:"the path of a PEM file of CA certificates"`
+	} `envPrefix:"SECUREVISION__CLUSTER__"`
 	// LogLevel is also read before the rest (logLevel), so that start-up
 	// is logged at that level; here it is validated.
 	LogLevel slog.Level `env:"SECUREVISION__LOG_LEVEL" envDefault:"INFO" allowed:"DEBUG, INFO, WARN or ERROR"`
@@ -161,6 +171,11 @@ func (c *Config) Validate(environ map[string]string) error {
 		return bad("WebhookTimeout", "out of range")
 	case c.Webhooks.WebhookConcurrency < 1 || c.Webhooks.WebhookConcurrency > 1024:
 		return bad("WebhookConcurrency", "out of range")
+	case c.Cluster.Replicas < 1 || c.Cluster.Replicas > cluster.MaxReplicas:
+		return bad("Replicas", "out of range")
+	}
+	if err := c.validateCluster(); err != nil {
+		return bad(err.field, err.why)
 	}
 	if a := c.Debug.PprofAddr; a != "" {
 		host, _, err := net.SplitHostPort(a)
@@ -269,4 +284,42 @@ func environMap(kv []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// fieldError names a Config field and why its value is refused.
+type fieldError struct{ field, why string }
+
+// validateCluster checks the cluster settings that matter only when
+// cluster mode is on (the URL is set): the files must exist, the stream
+// name must be one JetStream takes, and the store must be on disk (a
+// node's view outlives the process: memory:// would rebuild it from the
+// stream at every start).
+func (c *Config) validateCluster() *fieldError {
+	cl := c.Cluster
+	if strings.TrimSpace(cl.NATSURL) == "" {
+		return nil
+	}
+	for _, u := range strings.Split(cl.NATSURL, ",") {
+		u = strings.TrimSpace(u)
+		if i := strings.Index(u, "://"); u == "" || i >= 0 && !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u[:i]) {
+			return &fieldError{"NATSURL", fmt.Sprintf("%q is not a NATS URL (nats://host:4222, tls://…)", u)}
+		}
+	}
+	if !cluster.ValidStreamName(cl.Stream) {
+		return &fieldError{"Stream", ""}
+	}
+	for _, f := range []struct{ field, path string }{{"CredsFile", cl.CredsFile}, {"TLSCAFile", cl.TLSCAFile}} {
+		if f.path == "" {
+			continue
+		}
+		if st, err := os.Stat(f.path); err != nil {
+			return &fieldError{f.field, "no such file"}
+		} else if st.IsDir() {
+			return &fieldError{f.field, "is a directory"}
+		}
+	}
+	if _, mem, _ := eventlog.ParseURL(c.Events.DBURL); mem {
+		return &fieldError{"DBURL", "cluster mode keeps each node's views on disk: use a pebble:// URL"}
+	}
+	return nil
 }

@@ -97,6 +97,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		SourceKeysOnly: cfg.Events.SourceIndex == "keys",
 		Logger:         logger,
 		Registerer:     reg,
+		Cluster:        clusterOptions(cfg),
 	})
 	if err != nil {
 		return err
@@ -159,8 +160,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
+	events, eraser, health := clusterAPI(st)
 	api, err := httpd.New(httpd.Options{
-		Log: st.Log(), View: st.View(), Ingest: st.Ingest(),
+		Log: st.Log(), View: events, Ingest: st.Ingest(),
 		Stream: hub.handler(), StreamClients: hub.clients,
 		WSEnabled:          cfg.API.WSEnabled,
 		AuthToken:          cfg.API.AuthToken,
@@ -169,10 +171,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		RetentionDays:      cfg.Events.RetentionDays,
 		Backup:             backup,
 		WatchlistFiles:     vis.lists,
-		Eraser:             st.View(),
+		Eraser:             eraser,
 		Scrubber:           st.Log(),
 		Lists:              vis.lists,
-		Health:             append(mq.health(), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
+		Health:             append(append(health, mq.health()...), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
 		Routes:             append([]httpd.Route{stats}, hookRoutes...),
 		Gatherer:           reg,
 		Registerer:         reg,
@@ -199,6 +201,10 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		if n := st.Cluster(); n != nil {
+			n.RunRetention(bg, cfg.Events.RetentionDays, cfg.Events.CleanupInterval)
+			return
+		}
 		st.View().RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
 	vis.start(bg, &wg)

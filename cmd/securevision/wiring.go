@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,7 @@ import (
 	"github.com/securevision/events/ingest"
 	"github.com/securevision/events/ingest/vision"
 	"github.com/securevision/events/ingest/watchlist"
+	"github.com/securevision/events/internal/cluster"
 	"github.com/securevision/events/internal/core"
 	"github.com/securevision/events/internal/mqtt"
 	"github.com/securevision/events/internal/webhook"
@@ -209,4 +211,26 @@ func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus
 		routes = append(routes, httpd.Route{Method: r.Method, Path: r.Path, Handler: r.Handler})
 	}
 	return m, routes, nil
+}
+
+// clusterOptions is cluster mode's configuration; nil (single node) when
+// no NATS URL is set.
+func clusterOptions(cfg *Config) *cluster.Options {
+	c := cfg.Cluster
+	if strings.TrimSpace(c.NATSURL) == "" {
+		return nil
+	}
+	return &cluster.Options{URLs: c.NATSURL, Stream: c.Stream, Replicas: c.Replicas, CredsFile: c.CredsFile, TLSCAFile: c.TLSCAFile}
+}
+
+// clusterAPI is what the HTTP API takes from the core: the projections
+// (in cluster mode with the cluster-wide cleanup), the eraser and, in
+// cluster mode, /health's cluster member.
+func clusterAPI(st *core.Core) (httpd.Events, httpd.Eraser, []httpd.HealthSection) {
+	n := st.Cluster()
+	if n == nil {
+		return st.View(), st.View(), nil
+	}
+	return cluster.Events{View: st.View(), Node: n}, cluster.NoErasure{},
+		[]httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}}
 }

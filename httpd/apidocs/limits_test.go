@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/idempotency"
 	"github.com/securevision/events/internal/vocab"
 )
 
@@ -42,6 +43,7 @@ func TestSpecLimitsAreVocabs(t *testing.T) {
 		"components schemas SourceHourly properties counts":                                                {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
 		"components schemas OtherHourly properties counts":                                                 {"maxItems": vocab.StatsHours, "minItems": vocab.StatsHours},
 		"paths /stats/hourly get parameters limit schema":                                                  {"maximum": vocab.StatsMaxSources, "default": vocab.StatsDefaultSources},
+		"paths /ingest post parameters Idempotency-Key schema":                                             {"maxLength": idempotency.MaxKeyLen},
 	}
 	// The face gallery (spec_gallery.go).
 	for _, op := range []string{"/people/{name}/faces get", "/people/{name}/faces post", "/people/{name}/faces/{face_id} delete", "/people/{name}/faces/{face_id} get"} {

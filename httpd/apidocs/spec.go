@@ -422,6 +422,9 @@ func componentSchemas() ordered[*schema] {
 	for _, f := range moreSchemas {
 		out = append(out, f()...)
 	}
+	for _, f := range amendSchemas {
+		f(out)
+	}
 	return out
 }
 
@@ -432,6 +435,10 @@ func componentSchemas() ordered[*schema] {
 var (
 	moreSchemas   []func() ordered[*schema]
 	moreEndpoints []func() []endpoint
+	// amendSchemas and amendEndpoints let a feature file add to what is
+	// built here (a parameter, a member of /health) instead of editing it.
+	amendSchemas   []func(ordered[*schema])
+	amendEndpoints []func([]endpoint)
 )
 
 // ---- examples ----
@@ -755,6 +762,9 @@ func endpoints() []endpoint {
 	}
 	for _, f := range moreEndpoints {
 		eps = append(eps, f()...)
+	}
+	for _, f := range amendEndpoints {
+		f(eps)
 	}
 	for _, e := range eps {
 		// The server's origin and body type check covers every route, so

@@ -337,7 +337,7 @@ func TestSpecSchemas(t *testing.T) {
 		"Event":            {"correction", "created_at", "frame_source_id", "id", "payload", "ts_ms", "type"},
 		"FaceMatchPayload": {"bbox", "embedding_distance", "person_name", "similarity"},
 		"PlateReadPayload": {"bbox", "confidence", "list_match", "plate_text", "region"},
-		"Health":           {"event_rate", "log", "ok", "recent_events", "service", "timestamp", "version", "ws_clients"},
+		"Health":           {"cluster", "event_rate", "log", "ok", "recent_events", "service", "timestamp", "version", "ws_clients"},
 		"ServiceInfo":      {"auth_enabled", "service", "version", "ws_enabled"},
 		"IngestResult":     {"count", "first_id", "last_id"},
 		"CleanupResult":    {"deleted", "retention_days"},

@@ -1,6 +1,9 @@
 package core
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -10,6 +13,8 @@ import (
 
 	"github.com/securevision/events/eventlog"
 	"github.com/securevision/events/ingest"
+	"github.com/securevision/events/internal/cluster"
+	"github.com/securevision/events/internal/idempotency"
 	"github.com/securevision/events/projections"
 )
 
@@ -43,6 +48,11 @@ type Options struct {
 	// Registerer receives the metrics of the log, the projections and the
 	// ingest service; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Cluster, when set, selects cluster mode: the log of record is a
+	// JetStream stream and the store at URL is this node's view of it
+	// (package internal/cluster). Its Log, View, Now, Logger and
+	// Registerer are filled in by Open. Not with ReadOnly.
+	Cluster *cluster.Options
 }
 
 // Core is an open log of record with its projections, its append path and
@@ -51,6 +61,8 @@ type Core struct {
 	log    *eventlog.Log
 	view   *projections.View
 	ingest *ingest.Service
+	// node is cluster mode's publisher and follower; nil on one node.
+	node *cluster.Node
 
 	// subMu serialises Subscribe and unsubscribe; subs is the current
 	// subscriber list, replaced (never modified) under subMu and read
@@ -95,9 +107,28 @@ func Open(o Options) (*Core, error) {
 		l.Close()
 		return nil, err
 	}
-	c.ingest, err = ingest.New(ingest.Options{Log: l, Now: o.Now, Registerer: o.Registerer})
+	var appender ingest.Appender = idempotency.NewAppender(l, o.Now)
+	if o.Cluster == nil {
+		if stream, ok, err := cluster.ViewOf(l); err != nil || ok {
+			l.Close()
+			if err == nil {
+				err = fmt.Errorf("core: this store is a cluster node's view of stream %s: start it in cluster mode (SECUREVISION__CLUSTER__NATS_URL), or use another store for a single node", stream)
+			}
+			return nil, err
+		}
+	} else {
+		co := *o.Cluster
+		co.Log, co.View, co.Now, co.Logger, co.Registerer = l, c.view, o.Now, o.Logger, o.Registerer
+		c.node, err = cluster.Open(context.Background(), co)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		appender = c.node
+	}
+	c.ingest, err = ingest.New(ingest.Options{Log: appender, Now: o.Now, Registerer: o.Registerer})
 	if err != nil {
-		l.Close()
+		c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -181,4 +212,14 @@ func (c *Core) Ingest() *ingest.Service { return c.ingest }
 // before Close must ignore the last batches or unsubscribe first. The
 // projections hold no resources of their own. Close is idempotent and
 // returns the first call's error.
-func (c *Core) Close() error { return c.log.Close() }
+func (c *Core) Close() error {
+	var err error
+	if c.node != nil {
+		err = c.node.Close()
+	}
+	return errors.Join(err, c.log.Close())
+}
+
+// Cluster is cluster mode's node (its status for /health, its
+// cluster-wide cleanup and retention loop); nil on one node.
+func (c *Core) Cluster() *cluster.Node { return c.node }

@@ -81,6 +81,24 @@
 //     each matching event's stored JSON as it is (appendFrame) and writes
 //     the frames in chunks (client.flush, wsConn.writeChunk).
 //
+// # Cluster mode
+//
+// With Options.Cluster set, the log of record is a JetStream stream
+// (package internal/cluster) and the Pebble log at URL is this node's view
+// of it. Open does the same steps, then opens the cluster node (connects,
+// checks the stream and that the store is its view, starts the follower)
+// and gives it to ingest as its Appender: an append is published to the
+// stream and answered once the follower has applied it. The follower
+// appends with eventlog.Log.AppendAt, through the same Indexer and commit
+// bus, so everything above core works unchanged. Close stops the node
+// (follower, NATS connection) before the log. Without Options.Cluster, a
+// store that is a cluster node's view is refused: it must not take
+// writes of its own.
+//
+// In both modes ingest's Appender understands Idempotency-Key (package
+// internal/idempotency): the HTTP handler puts the key and the body's
+// hash into the request's context.
+//
 // # Costs on the commit goroutine
 //
 // The bus costs one atomic load per batch: subscribers live in a

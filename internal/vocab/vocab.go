@@ -177,6 +177,10 @@ const ListMatchEnumMsg = "Input should be '" + Whitelist + "', '" + Blacklist + 
 const (
 	// MaxItems is the most events one POST /ingest may carry.
 	MaxItems = 10_000
+	// MaxClusterItems is the most events one POST /ingest may carry in
+	// cluster mode: one request is one atomic JetStream batch, which the
+	// NATS server caps at this many messages.
+	MaxClusterItems = 1000
 	// MaxBodyBytes is the largest POST /ingest body.
 	MaxBodyBytes = 8 << 20
 	// MaxSourceLen bounds frame_source_id, and so a ?source= filter.

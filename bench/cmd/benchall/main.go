@@ -77,6 +77,7 @@ func sections() []section {
 		{"platesearch", "k. Plate search", true, runPlatesearch},
 		{"ui", "l. Dashboard", true, runUI},
 		{"corrections", "m. Reads of corrected events", true, runCorrections},
+		{"cluster", "n. Cluster mode (NATS JetStream, R3 on one machine)", true, runCluster},
 	}
 }
 
