@@ -139,6 +139,9 @@ type Options struct {
 	// DELETE /history/plates/{text}); with either nil they are not served.
 	Eraser   Eraser
 	Scrubber Scrubber
+	// StreamEraser securely deletes erased ids from a log of record that
+	// is not the local store (cluster mode); nil on one node.
+	StreamEraser StreamEraser
 	// WatchlistFiles shows the watchlist files' plates in GET
 	// /watchlists; nil shows the API's alone.
 	WatchlistFiles WatchlistFiles

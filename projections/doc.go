@@ -15,8 +15,8 @@
 //	'I' 't' ts_ms:u64 id:u64         -> type:u8   time index
 //	'I' 's' source 0x00 id:u64       -> record|"" source index (covering)
 //	'I' 'c' detection:u64 corr:u64   -> member    corrections
-//	'I' 'h' plate 0x00 id:u64        -> ts_ms:u64 source   plate history
-//	'I' 'n' person 0x00 id:u64       -> ts_ms:u64 source   person history
+//	'I' 'h' hash:16 id:u64           -> ts_ms:u64 len:u16 plate source   plate history
+//	'I' 'n' hash:16 id:u64           -> ts_ms:u64 len:u16 name source    person history
 //	'I' 'v'                          -> u64       identity views' version
 //	'Z' block:u64                    -> min_ts:u64 max_ts:u64 live:u64 det:u64
 //
@@ -98,13 +98,18 @@
 //     integrations) splices the member in.
 //   - Histories ('I' 'h', 'I' 'n'): each plate read under its normalised
 //     plate (vocab.NormalizePlate), each face match under its person
-//     name, by the corrected value; a false positive is in none. A
+//     name, by the corrected value; a false positive is in none. The key
+//     holds the first 16 bytes of the name's SHA-256, never the name:
+//     Pebble copies keys where deletion does not reach (table boundaries
+//     in the MANIFEST), and an erasure must leave no trace of a name in
+//     the store's files; the name is in the value. A
 //     correction moves the entry in the batch that appends it. The value
 //     (ts_ms, camera) lets aggregates (count, first and last seen,
 //     cameras) be read from the key range alone. Pages of a history are
 //     Query with Plate or Person set: the range drives, records are read
 //     from the log.
-//     A store written before the histories existed has no 'I' 'v' key:
+//     A store written before the histories existed has no 'I' 'v' key (or
+//     an older version there):
 //     Attach writes its detections' entries once, in chunks of exclusive
 //     updates, then the key (verify skips the completeness check until
 //     then).
@@ -123,14 +128,17 @@
 //
 // # Erasure
 //
-// ErasePerson and ErasePlate delete, in one Update, every detection
-// listed under the name in its history or recorded under it before a
-// correction moved it, with its blob, index entries and corrections,
-// every older correction that named it, and the person's gallery changes
-// (the plate's watchlist changes). Block summaries keep their ts bounds
-// (only looser) and lose the live counts. The server then scrubs the
-// store (eventlog.Log.Scrub) and appends an erasure event holding a
-// salted hash.
+// ErasureTargets lists, in an exclusive update that only reads, the ids
+// of every record of a name: the detections listed under it in its
+// history or recorded under it before a correction moved them, their
+// corrections, every older correction that named it, and the person's
+// gallery changes (the plate's watchlist changes). The caller appends an
+// erasure event carrying those ids; indexing it deletes the records (blob,
+// index entries, history entries, corrections) in the batch that appends
+// it, and Committed rebuilds the watchlist and gallery states from their
+// remaining events. In cluster mode every node does this when it applies
+// the event. Block summaries keep their ts bounds (only looser) and lose
+// the live counts. The server then scrubs the store (eventlog.Log.Scrub).
 //
 // # Rolling counts
 //

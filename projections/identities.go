@@ -3,11 +3,13 @@ package projections
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -81,20 +83,54 @@ func correctionKey(target, id uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
+// A history key holds a hash of the name, never the name: keys are what
+// Pebble copies into places an erasure's deletions do not reach (the
+// boundaries of every table, recorded in the MANIFEST, whose old edits
+// stay in the file until it is rewritten). The name is in the values,
+// which deletion and compaction do remove.
+
+// nameHashLen is the length of a history key's name hash: 128 bits of
+// SHA-256, so two names never share a history.
+const nameHashLen = 16
+
+// appendNameHash appends the hash that stands for name in history keys.
+func appendNameHash(k []byte, name string) []byte {
+	h := sha256.Sum256([]byte(name))
+	return append(k, h[:nameHashLen]...)
+}
+
 // appendHistoryKey appends the key of a history entry: fam is 'h' (plate
 // reads, by normalised plate) or 'n' (face matches, by person name).
 func appendHistoryKey(k []byte, fam byte, name string, id uint64) []byte {
 	k = append(k, eventlog.FamIndex, fam)
-	k = append(k, name...)
-	k = append(k, 0)
+	k = appendNameHash(k, name)
 	return binary.BigEndian.AppendUint64(k, id)
 }
 
-// historyValue is a history entry's value: ts_ms and the camera.
-func historyValue(ts int64, src string) []byte {
-	v := make([]byte, 8, 8+len(src))
-	binary.BigEndian.PutUint64(v, uint64(ts))
+// historyKeyLen is the length of every history key.
+const historyKeyLen = 2 + nameHashLen + 8
+
+// appendHistoryValue appends a history entry's value: ts_ms, the name
+// (u16 length, bytes) and the camera.
+func appendHistoryValue(v []byte, ts int64, name, src string) []byte {
+	v = binary.BigEndian.AppendUint64(v, uint64(ts))
+	v = binary.BigEndian.AppendUint16(v, uint16(len(name)))
+	v = append(v, name...)
 	return append(v, src...)
+}
+
+func historyValue(ts int64, name, src string) []byte { return appendHistoryValue(nil, ts, name, src) }
+
+// decodeHistoryValue splits a history entry's value.
+func decodeHistoryValue(v []byte) (ts int64, name, src []byte, ok bool) {
+	if len(v) < 10 {
+		return 0, nil, nil, false
+	}
+	n := int(binary.BigEndian.Uint16(v[8:]))
+	if len(v) < 10+n {
+		return 0, nil, nil, false
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[10 : 10+n], v[10+n:], true
 }
 
 // loadCorrections fills both views of the corrections from the 'I' 'c'
@@ -138,10 +174,11 @@ func (v *View) indexIdentity(w eventlog.Writer, e *eventlog.Entry) error {
 		k0 := len(ids.histBuf)
 		ids.histBuf = appendHistoryKey(ids.histBuf, fam, name, e.ID)
 		v0 := len(ids.histBuf)
-		ids.histBuf = binary.BigEndian.AppendUint64(ids.histBuf, uint64(e.TsMs))
-		ids.histBuf = append(ids.histBuf, e.Source...)
+		ids.histBuf = appendHistoryValue(ids.histBuf, e.TsMs, name, e.Source)
 		ids.hist = append(ids.hist, histEntry{k0, v0, len(ids.histBuf)})
 		return nil
+	case vocab.ErasureCode:
+		return v.applyErasure(w, e)
 	case vocab.CorrectionCode:
 		var c struct {
 			ID        uint64            `json:"id"`
@@ -171,7 +208,7 @@ func (v *View) indexIdentity(w eventlog.Writer, e *eventlog.Entry) error {
 		}
 		ids.eff[target] = c.Payload.effect()
 		if fam, name, ok := v.historyOf(target, typ, js); ok {
-			if err := w.Set(appendHistoryKey(ids.keyBuf[:0], fam, name, target), historyValue(ts, string(src))); err != nil {
+			if err := w.Set(appendHistoryKey(ids.keyBuf[:0], fam, name, target), historyValue(ts, name, string(src))); err != nil {
 				return err
 			}
 		}
@@ -295,6 +332,10 @@ func payloadString(js []byte, member string) (string, bool) {
 func (v *View) committedIdentities(b eventlog.Batch) {
 	for i := range b.Entries {
 		e := &b.Entries[i]
+		if e.Type == vocab.ErasureCode {
+			v.rebuildStates()
+			continue
+		}
 		if e.Type == vocab.WatchlistChangeCode {
 			if err := v.watch.apply(e.JSON); err != nil {
 				v.logger.Error("watchlist_change not applied", "id", e.ID, "err", err)
@@ -385,17 +426,16 @@ func (v *View) aggregate(fam byte, name string) (Aggregate, error) {
 	defer it.Close()
 	cams := map[string]bool{}
 	for ok := it.First(); ok; ok = it.Next() {
-		val := it.Value()
-		if len(val) < 8 {
+		ts, _, src, ok := decodeHistoryValue(it.Value())
+		if !ok {
 			return a, eventlog.ErrCorrupt
 		}
-		ts := int64(binary.BigEndian.Uint64(val))
 		if a.Count == 0 || ts < a.FirstSeenMs {
 			a.FirstSeenMs = ts
 		}
 		a.LastSeenMs = max(a.LastSeenMs, ts)
 		a.Count++
-		if src := val[8:]; !cams[string(src)] {
+		if !cams[string(src)] {
 			cams[string(src)] = true
 			a.Cameras = append(a.Cameras, string(src))
 		}
@@ -404,9 +444,28 @@ func (v *View) aggregate(fam byte, name string) (Aggregate, error) {
 	return a, it.Error()
 }
 
-// names calls fn with each distinct name of a history family ('h', 'n').
+// names calls fn with each distinct name of a history family ('h', 'n'),
+// in the order of their hashes, reading one entry per name.
 func (v *View) names(fam byte, fn func(name string) (bool, error)) error {
-	return eachName(v.log, fam, func(name []byte) (bool, error) { return fn(string(name)) })
+	it, err := v.log.NewIter([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		_, name, _, valid := decodeHistoryValue(it.Value())
+		if len(k) != historyKeyLen || !valid {
+			return eventlog.ErrCorrupt
+		}
+		if more, err := fn(string(name)); err != nil || !more {
+			return err
+		}
+		// Past every id of this hash.
+		next := append(bytes.Clone(k[:2+nameHashLen]), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0)
+		ok = it.SeekGE(next)
+	}
+	return it.Error()
 }
 
 // People lists every person with retained face matches (by corrected
@@ -421,6 +480,7 @@ func (v *View) People() ([]Aggregate, error) {
 		}
 		return true, err
 	})
+	slices.SortFunc(out, func(a, b Aggregate) int { return strings.Compare(a.Name, b.Name) })
 	return out, err
 }
 
@@ -433,7 +493,7 @@ func (v *View) Plate(plate string) (Aggregate, error) { return v.aggregate('h', 
 // forgetIdentity deletes what the identity views hold of a detection that
 // is being deleted (retention, erasure; writer goroutine): its history
 // entry and its corrections.
-func (v *View) forgetIdentity(tx *eventlog.Tx, id uint64, typ uint8, val []byte) error {
+func (v *View) forgetIdentity(tx eventlog.Writer, id uint64, typ uint8, val []byte) error {
 	if !vocab.IsDetection(typ) {
 		return nil
 	}
@@ -516,7 +576,10 @@ func indexID(k []byte) uint64 {
 var viewsVersionKey = []byte{eventlog.FamIndex, 'v'}
 
 // viewsVersion 1: the plate and person histories cover every detection.
-const viewsVersion = 1
+//
+// Version 2 keys histories by a hash of the name (1, written by
+// development builds only, keyed them by the name).
+const viewsVersion = 2
 
 // backfillChunk is how many log records one backfill update reads: a
 // bounded batch, so a large store is converted in many small commits.
@@ -531,12 +594,23 @@ func (v *View) backfillHistory(l eventlog.Store) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	done := it.First()
+	done := it.First() && len(it.Value()) == 8 && binary.BigEndian.Uint64(it.Value()) == viewsVersion
 	if err := it.Close(); err != nil {
 		return 0, err
 	}
 	if done {
 		return 0, nil
+	}
+	// Entries of an older layout go first.
+	if err := l.Update(context.Background(), func(tx *eventlog.Tx) error {
+		for _, fam := range []byte{'h', 'n'} {
+			if err := tx.DeleteRange([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("projections: backfill histories: %w", err)
 	}
 	n := 0
 	st := l.State()
@@ -555,7 +629,7 @@ func (v *View) backfillHistory(l eventlog.Store) (int, error) {
 				}
 				id := eventlog.KeyID(it.Key())
 				if fam, name, ok := v.historyOf(id, typ, js); ok && vocab.IsDetection(typ) {
-					if err := tx.Set(appendHistoryKey(nil, fam, name, id), historyValue(ts, string(src))); err != nil {
+					if err := tx.Set(appendHistoryKey(nil, fam, name, id), historyValue(ts, name, string(src))); err != nil {
 						return err
 					}
 					n++

@@ -204,8 +204,7 @@ type iterSource interface {
 }
 
 // eachName calls fn with each distinct name of an index family keyed
-// 'I' fam name 0x00 id (sources, plate and person histories), in byte
-// order, seeking from one name to the next: O(names), not O(entries).
+// 'I' fam name 0x00 id (the sources), in byte order, seeking from one name to the next: O(names), not O(entries).
 // fn may keep name; it stops the walk by answering false.
 func eachName(r iterSource, fam byte, fn func(name []byte) (bool, error)) error {
 	it, err := r.NewIter([]byte{eventlog.FamIndex, fam}, []byte{eventlog.FamIndex, fam + 1})

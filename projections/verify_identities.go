@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"hash/maphash"
@@ -107,19 +108,22 @@ func verifyIdentities(l eventlog.Store, r *VerifyReport, recs *recTable, vc *ver
 		}
 		for ok := it.First(); ok; ok = it.Next() {
 			k, v := it.Key(), it.Value()
-			if len(k) < 11 || k[len(k)-9] != 0 || len(v) < 8 {
+			ts, name, src, valid := decodeHistoryValue(v)
+			if len(k) != historyKeyLen || !valid {
 				r.add("history entry %x is malformed", k)
 				continue
 			}
 			id := indexID(k)
 			m, live := recs.get(id)
-			h := maphash.String(seed, string(fam)+string(k[2:len(k)-9])) | 1
+			h := maphash.String(seed, string(fam)+string(name)) | 1
 			switch {
 			case !live:
 				r.add("history entry %x names id %d, which is not in the log", k, id)
+			case !bytes.Equal(k[2:2+nameHashLen], appendNameHash(nil, string(name))):
+				r.add("history entry %x holds a name whose hash is not its key's", k)
 			case m.hist != h:
 				r.add("history entry %x disagrees with detection %d (its corrected name is another)", k, id)
-			case int64(binary.BigEndian.Uint64(v)) != m.ts || recs.source(m) != string(v[8:]):
+			case ts != m.ts || recs.source(m) != string(src):
 				r.add("history entry %x disagrees with detection %d's ts_ms or camera", k, id)
 			default:
 				got++
@@ -135,7 +139,7 @@ func verifyIdentities(l eventlog.Store, r *VerifyReport, recs *recTable, vc *ver
 	if err != nil {
 		return err
 	}
-	marked := it.First()
+	marked := it.First() && len(it.Value()) == 8 && binary.BigEndian.Uint64(it.Value()) == viewsVersion
 	if err := it.Close(); err != nil {
 		return err
 	}

@@ -173,6 +173,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		WatchlistFiles:     vis.lists,
 		Eraser:             eraser,
 		Scrubber:           st.Log(),
+		StreamEraser:       streamEraser(st),
 		Lists:              vis.lists,
 		Health:             append(append(health, mq.health()...), httpd.HealthSection{Name: "webhooks", Value: hooks.Health}),
 		Routes:             append([]httpd.Route{stats}, hookRoutes...),

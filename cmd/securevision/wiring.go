@@ -231,6 +231,15 @@ func clusterAPI(st *core.Core) (httpd.Events, httpd.Eraser, []httpd.HealthSectio
 	if n == nil {
 		return st.View(), st.View(), nil
 	}
-	return cluster.Events{View: st.View(), Node: n}, cluster.NoErasure{},
+	return cluster.Events{View: st.View(), Node: n}, st.View(),
 		[]httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}}
+}
+
+// streamEraser is the erasure routes' stream eraser: the cluster node in
+// cluster mode (its stream is the log of record), none on one node.
+func streamEraser(st *core.Core) httpd.StreamEraser {
+	if n := st.Cluster(); n != nil {
+		return n
+	}
+	return nil
 }

@@ -3,7 +3,10 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/securevision/events/projections"
 )
@@ -21,19 +24,22 @@ func (e Events) Cleanup(ctx context.Context, cutoffMs int64) (int, error) {
 	return e.Node.Cleanup(ctx, cutoffMs)
 }
 
-// ErrErasureUnsupported: erasure deletes from one node's store, which in
-// cluster mode would leave the data in the stream and on every other
-// node while answering that it is gone.
-var ErrErasureUnsupported = errors.New("cluster: erasure (DELETE /people, DELETE /history/plates) is not supported in cluster mode yet: it would delete on this node only, not in the stream or on the other nodes")
-
-// NoErasure is the eraser of cluster mode: it refuses.
-type NoErasure struct{}
-
-// ErasePerson refuses (ErrErasureUnsupported).
-func (NoErasure) ErasePerson(context.Context, string) (int, error) { return 0, ErrErasureUnsupported }
-
-// ErasePlate refuses (ErrErasureUnsupported).
-func (NoErasure) ErasePlate(context.Context, string) (int, error) { return 0, ErrErasureUnsupported }
+// SecureDelete removes erased events from the stream (an erasure on
+// request; see httpd's erasure routes): each id's message is deleted and
+// overwritten on every replica (JetStream's secure delete), so a node
+// built from the stream later never sees it. An id that is not in the
+// stream (trimmed, or deleted by an earlier try) is not an error.
+func (n *Node) SecureDelete(ctx context.Context, ids []uint64) error {
+	for _, id := range ids {
+		dctx, cancel := context.WithTimeout(ctx, n.o.PublishTimeout)
+		err := n.stream.SecureDeleteMsg(dctx, id)
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return fmt.Errorf("cluster: secure delete of %d: %w", id, n.unavailable(ctx, err))
+		}
+	}
+	return nil
+}
 
 // maxRetentionBackoff caps the wait after failed cleanups.
 const maxRetentionBackoff = 10 * time.Minute

@@ -150,6 +150,7 @@ func (a *api) serve() {
 	s, err := httpd.New(httpd.Options{
 		Log: a.c.Log(), View: cluster.Events{View: a.c.View(), Node: n}, Ingest: a.c.Ingest(),
 		Stream: hub, StreamClients: hub.Clients, WSEnabled: true, RetentionDays: 30,
+		Eraser: a.c.View(), Scrubber: a.c.Log(), StreamEraser: n,
 		Health:   []httpd.HealthSection{{Name: "cluster", Value: func() any { return n.Health() }}},
 		Gatherer: prometheus.NewRegistry(),
 	})

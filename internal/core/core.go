@@ -63,6 +63,8 @@ type Core struct {
 	ingest *ingest.Service
 	// node is cluster mode's publisher and follower; nil on one node.
 	node *cluster.Node
+	// scrub scrubs after erasures applied from the stream (cluster mode).
+	scrub *scrubber
 
 	// subMu serialises Subscribe and unsubscribe; subs is the current
 	// subscriber list, replaced (never modified) under subMu and read
@@ -125,6 +127,7 @@ func Open(o Options) (*Core, error) {
 			return nil, err
 		}
 		appender = c.node
+		c.scrub = startScrubber(c, o.Logger)
 	}
 	c.ingest, err = ingest.New(ingest.Options{Log: appender, Now: o.Now, Registerer: o.Registerer})
 	if err != nil {
@@ -214,6 +217,7 @@ func (c *Core) Ingest() *ingest.Service { return c.ingest }
 // returns the first call's error.
 func (c *Core) Close() error {
 	var err error
+	c.scrub.stop()
 	if c.node != nil {
 		err = c.node.Close()
 	}

@@ -125,6 +125,9 @@ func freePorts(n int) ([]int, error) {
 // N is the number of servers.
 func (c *Cluster) N() int { return len(c.procs) }
 
+// Dir is the directory holding the servers' stores (one folder each).
+func (c *Cluster) Dir() string { return c.dir }
+
 func (c *Cluster) args(i int) []string {
 	n := c.N()
 	args := []string{
