@@ -680,7 +680,7 @@ func (l *Log) commit(reqs []*appendReq) {
 	id := l.next
 	var err error
 	for _, r := range reqs {
-		if r.at != nil && len(r.at) > 0 && r.at[0].ID < id {
+		if len(r.at) > 0 && r.at[0].ID < id {
 			r.done <- appendResp{err: fmt.Errorf("%w: id %d, the log has assigned up to %d", ErrOutOfOrder, r.at[0].ID, id-1)}
 			continue
 		}

@@ -221,12 +221,12 @@ func TestIdentitiesAgainstBruteForce(t *testing.T) {
 	people := []string{"Ann", "Bob", "unknown", "Cy"}
 	now := time.Now()
 	type det struct {
-		id             uint64
-		face           bool
-		name           string // corrected value ("" after a false positive)
-		ts             int64
-		cam            string
-		expired, erase bool
+		id      uint64
+		face    bool
+		name    string // corrected value ("" after a false positive)
+		ts      int64
+		cam     string
+		expired bool
 	}
 	var dets []*det
 	check := func(e *env) {

@@ -32,14 +32,13 @@ const token = "test-token"
 // env is a real store, a webhook manager over it and the real HTTP API
 // (httpd, with auth on) serving the manager's routes.
 type env struct {
-	t     *testing.T
-	dir   string
-	st    *storetest.Store
-	m     *webhook.Manager
-	api   *httptest.Server
-	opts  webhook.Options
-	mod   func(*webhook.Options)
-	close func()
+	t    *testing.T
+	dir  string
+	st   *storetest.Store
+	m    *webhook.Manager
+	api  *httptest.Server
+	opts webhook.Options
+	mod  func(*webhook.Options)
 }
 
 // fastOptions makes back-off and flushing quick, so that retries and
