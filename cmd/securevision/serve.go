@@ -125,7 +125,12 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	if err != nil {
 		return err
 	}
-	hooks, hookRoutes, err := newWebhooks(cfg, st, logger, reg)
+	// Cluster mode: the integrations' lease and shared state.
+	shared, err := newIntegrations(ctx, st, logger)
+	if err != nil {
+		return err
+	}
+	hooks, hookRoutes, err := newWebhooks(cfg, st, shared, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -141,7 +146,7 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 	// The MQTT publisher reads the log from its cursor; it stops before
 	// the store closes (step 4 below; the deferred stop covers the early
 	// returns and is a no-op after it).
-	mq, err := newMQTT(cfg, st, logger, reg)
+	mq, err := newMQTT(cfg, st, shared, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -209,6 +214,9 @@ func serve(ctx context.Context, cfg *Config, logger *slog.Logger, environ []stri
 		st.View().RunRetention(bg, projections.RetentionOptions{Days: cfg.Events.RetentionDays, Interval: cfg.Events.CleanupInterval})
 	}()
 	vis.start(bg, &wg)
+	// Cluster mode: deliver the integrations while holding the lease;
+	// stopped with the loops (step 3), before the webhooks close.
+	shared.run(bg, &wg, hooks, mq)
 	gallery.start(bg, &wg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -17,6 +17,7 @@ import (
 	"github.com/securevision/events/ingest/watchlist"
 	"github.com/securevision/events/internal/cluster"
 	"github.com/securevision/events/internal/core"
+	"github.com/securevision/events/internal/lease"
 	"github.com/securevision/events/internal/mqtt"
 	"github.com/securevision/events/internal/webhook"
 	"github.com/securevision/events/projections"
@@ -143,24 +144,43 @@ func (v *visionWiring) reload() {
 // mqttWiring runs the MQTT publisher (package internal/mqtt) when
 // SECUREVISION__MQTT__URL is set: a reader of the log with its own
 // cursor, woken by the commit bus, never on the commit path.
-type mqttWiring struct{ pub *mqtt.Publisher }
+type mqttWiring struct {
+	pub *mqtt.Publisher
+	// Cluster mode: a publisher per lease term (term), with its options.
+	opts mqtt.Options
+	st   *core.Core
+	mu   sync.Mutex
+	cur  *mqtt.Publisher // the term's publisher; nil while another node delivers
+}
 
 // newMQTT builds the publisher and subscribes it to the commit bus; nil
 // when MQTT is off. It connects in the background: an unreachable broker
 // is logged and shown in /health, and never stops the server.
-func newMQTT(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*mqttWiring, error) {
+func newMQTT(cfg *Config, st *core.Core, shared *integrations, logger *slog.Logger, reg prometheus.Registerer) (*mqttWiring, error) {
 	m := cfg.MQTT
 	if m.URL == "" {
 		return nil, nil
 	}
-	pub, err := mqtt.New(mqtt.Options{
+	o := mqtt.Options{
 		URL: m.URL, Username: m.Username, Password: m.Password, ClientID: m.ClientID,
 		TopicPrefix: m.TopicPrefix, DiscoveryPrefix: m.DiscoveryPrefix, AlertOffDelay: m.AlertOffDelay,
 		Log: st.Log(), Logger: logger, Registerer: reg,
 		// The firehose carries an event as GET /events/{id} returns it,
 		// with its newest correction.
 		Decorate: st.View().Decorate,
-	})
+	}
+	if shared != nil {
+		// Cluster mode: the lease holder publishes (term), from the
+		// shared cursor; the options are checked now.
+		o.Cursor = lease.Cursor{KV: shared.buckets.State, Key: "mqtt.cursor"}
+		check := o
+		check.Registerer = nil
+		if _, err := mqtt.New(check); err != nil {
+			return nil, err
+		}
+		return &mqttWiring{opts: o, st: st}, nil
+	}
+	pub, err := mqtt.New(o)
 	if err != nil {
 		return nil, err
 	}
@@ -176,13 +196,61 @@ func (w *mqttWiring) health() []httpd.HealthSection {
 	if w == nil {
 		return nil
 	}
+	if w.pub == nil {
+		return []httpd.HealthSection{{Name: "mqtt", Value: func() any {
+			w.mu.Lock()
+			cur := w.cur
+			w.mu.Unlock()
+			out := struct {
+				Delivering bool `json:"delivering"`
+				mqtt.Health
+			}{Delivering: cur != nil}
+			if cur != nil {
+				out.Health = cur.Health()
+			}
+			return out
+		}}}
+	}
 	return []httpd.HealthSection{{Name: "mqtt", Value: func() any { return w.pub.Health() }}}
+}
+
+// term publishes while this node holds the integrations' lease (cluster
+// mode): a publisher of its own, from the shared cursor, stopped (its
+// PUBACKs awaited a bounded time, its cursor written) when ctx ends.
+func (w *mqttWiring) term(ctx context.Context) {
+	if w == nil || w.pub != nil {
+		return
+	}
+	pub, err := mqtt.New(w.opts)
+	if err != nil {
+		w.opts.Logger.Error("mqtt: publisher", "err", err)
+		return
+	}
+	unsub := w.st.Subscribe(pub.Notify)
+	defer unsub()
+	if err := pub.Start(); err != nil {
+		w.opts.Logger.Error("mqtt: start", "err", err)
+		_ = pub.Stop(context.Background())
+		return
+	}
+	w.mu.Lock()
+	w.cur = pub
+	w.mu.Unlock()
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), lease.StopWithin)
+	defer cancel()
+	if err := pub.Stop(sctx); err != nil {
+		w.opts.Logger.Error("mqtt: stop at the end of the lease", "err", err)
+	}
+	w.mu.Lock()
+	w.cur = nil
+	w.mu.Unlock()
 }
 
 // stop waits for the PUBACKs in flight, disconnects and writes the final
 // cursor; before Core.Close.
 func (w *mqttWiring) stop(ctx context.Context) error {
-	if w == nil {
+	if w == nil || w.pub == nil {
 		return nil
 	}
 	return w.pub.Stop(ctx)
@@ -191,8 +259,8 @@ func (w *mqttWiring) stop(ctx context.Context) error {
 // newWebhooks starts the webhook deliveries over the core (each webhook
 // reads the log from its cursor, woken by the commit bus) and returns
 // their API routes. Close the manager before the core.
-func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
-	m, err := webhook.New(webhook.Options{
+func newWebhooks(cfg *Config, st *core.Core, shared *integrations, logger *slog.Logger, reg prometheus.Registerer) (*webhook.Manager, []httpd.Route, error) {
+	o := webhook.Options{
 		Log:       st.Log(),
 		Subscribe: st.Subscribe,
 		// Deliveries carry an event as GET /events/{id} returns it.
@@ -202,7 +270,11 @@ func newWebhooks(cfg *Config, st *core.Core, logger *slog.Logger, reg prometheus
 		MaxConcurrency: cfg.Webhooks.WebhookConcurrency,
 		Logger:         logger,
 		Registerer:     reg,
-	})
+	}
+	if shared != nil {
+		o.Shared = shared.buckets.State
+	}
+	m, err := webhook.New(o)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -242,4 +314,48 @@ func streamEraser(st *core.Core) httpd.StreamEraser {
 		return n
 	}
 	return nil
+}
+
+// integrations is cluster mode's lease and shared state of the
+// integrations (package lease): one node at a time runs the MQTT
+// publisher and the webhook deliveries; nil on one node.
+type integrations struct {
+	buckets lease.Buckets
+	lease   *lease.Lease
+}
+
+// newIntegrations opens the lease and state buckets beside the stream.
+func newIntegrations(ctx context.Context, st *core.Core, logger *slog.Logger) (*integrations, error) {
+	n := st.Cluster()
+	if n == nil {
+		return nil, nil
+	}
+	b, err := lease.Open(ctx, n.JetStream(), n.Stream(), n.Replicas(), 0)
+	if err != nil {
+		return nil, err
+	}
+	l, err := lease.New(lease.Options{KV: b.Lease, Name: n.Name(), Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return &integrations{buckets: b, lease: l}, nil
+}
+
+// run delivers the integrations while this node holds the lease, until
+// ctx ends (then the lease is released for another node).
+func (i *integrations) run(ctx context.Context, wg *sync.WaitGroup, hooks *webhook.Manager, mq *mqttWiring) {
+	if i == nil {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		i.lease.Run(ctx, func(ctx context.Context) {
+			var term sync.WaitGroup
+			term.Add(2)
+			go func() { defer term.Done(); hooks.Deliver(ctx) }()
+			go func() { defer term.Done(); mq.term(ctx) }()
+			term.Wait()
+		})
+	}()
 }

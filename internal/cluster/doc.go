@@ -114,5 +114,6 @@
 // stream order, not wall time. Every node runs its own retention loop
 // and appends its own markers; cleanups are idempotent, so this costs a
 // few small messages per interval. Integrations' leases (one node
-// delivering) are not part of this package.
+// delivering) are in package lease, on this node's JetStream context
+// (Node.JetStream).
 package cluster

@@ -441,3 +441,16 @@ func ViewOf(l interface {
 	name, _, _ := strings.Cut(string(it.Value()), "\x00")
 	return name, true, nil
 }
+
+// JetStream is the node's JetStream context, for what shares the
+// stream's servers (the integrations' lease and state, package lease).
+func (n *Node) JetStream() jetstream.JetStream { return n.js }
+
+// Stream is the name of the stream this node follows.
+func (n *Node) Stream() string { return n.o.Stream }
+
+// Replicas is the stream's replica count.
+func (n *Node) Replicas() int { return n.stream.CachedInfo().Config.Replicas }
+
+// Name is this node's name (Options.Name).
+func (n *Node) Name() string { return n.o.Name }

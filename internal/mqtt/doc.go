@@ -38,7 +38,10 @@
 //	'C' "Cmqtt/camera/" <id>    -> empty: a camera seen (raw frame_source_id),
 //	                               announced again on every connection
 //
-// both written with RecordLog.Update (Tx.Set), read back by Start. A store
+// both written with RecordLog.Update (Tx.Set), read back by Start. In
+// cluster mode (Options.Cursor) the cursor is kept in the integrations'
+// shared bucket instead (package lease) and one publisher runs per lease
+// term; Stop unregisters its metrics for the next. A store
 // without a cursor starts after its newest event (the history is not
 // replayed).
 //

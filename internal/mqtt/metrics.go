@@ -10,6 +10,19 @@ type metrics struct {
 	reconnects    prometheus.Counter
 	connectErrors prometheus.Counter
 	persistErrors prometheus.Counter
+
+	reg prometheus.Registerer
+	cs  []prometheus.Collector
+}
+
+// unregister removes the metrics from the registerer.
+func (m *metrics) unregister() {
+	if m == nil || m.reg == nil {
+		return
+	}
+	for _, c := range m.cs {
+		m.reg.Unregister(c)
+	}
 }
 
 // newMetrics registers the publisher's metrics on reg (nil: none). The
@@ -50,7 +63,8 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(published, m.skipped, m.corrupt, m.overLimit, m.reconnects, m.connectErrors, m.persistErrors,
+	m.reg = reg
+	m.cs = append(m.cs, published, m.skipped, m.corrupt, m.overLimit, m.reconnects, m.connectErrors, m.persistErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "securevision_mqtt_connected",
 			Help: "1 while connected to the broker.",
@@ -69,5 +83,6 @@ func newMetrics(reg prometheus.Registerer, p *Publisher) *metrics {
 			Help: "The cursor: every event up to this id is acknowledged by the broker.",
 		}, func() float64 { return float64(p.cursor.Load()) }),
 	)
+	reg.MustRegister(m.cs...)
 	return m
 }

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -100,6 +101,10 @@ type Options struct {
 	// stored JSON (appending to dst), as GET /events/{id} does, so that
 	// both stay byte-identical; nil publishes the stored bytes.
 	Decorate func(dst []byte, id uint64, stored []byte) []byte
+	// Cursor, in cluster mode, keeps the cursor where every node reads
+	// it (package lease's state bucket) instead of in Log: the node that
+	// takes the integrations' lease over starts from it. nil on one node.
+	Cursor CursorStore
 	// Now is the clock of the watchlist alerts; nil is time.Now.
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -219,4 +224,11 @@ func (o Options) withDefaults() (Options, Broker, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	return o, b, nil
+}
+
+// CursorStore keeps the publisher's cursor outside the local store (see
+// Options.Cursor). Load's false means never stored.
+type CursorStore interface {
+	Load(ctx context.Context) (uint64, bool, error)
+	Store(ctx context.Context, cursor uint64) error
 }

@@ -42,9 +42,12 @@ type Publisher struct {
 	haOnline chan struct{} // Home Assistant's "online" → loop
 	stop     chan struct{} // closed by Stop
 	stopOnce sync.Once
-	started  atomic.Bool
-	done     chan struct{} // closed when the loop has ended
-	flushed  chan struct{} // closed when the flusher has ended
+	// unregisterOnce: Stop removes the metrics, so that the next
+	// publisher (cluster mode: one per lease term) can register them.
+	unregisterOnce sync.Once
+	started        atomic.Bool
+	done           chan struct{} // closed when the loop has ended
+	flushed        chan struct{} // closed when the flusher has ended
 
 	// cursor is the id up to which every event is acknowledged by the
 	// broker (or needs no publication); persisted is the cursor last
@@ -147,9 +150,19 @@ func (p *Publisher) Start() error {
 		}
 		return errors.Join(it.Error(), it.Close())
 	})
+	if err == nil && p.opts.Cursor != nil {
+		// Cluster mode: the shared cursor, not this node's.
+		var ok bool
+		cursor, ok, err = p.opts.Cursor.Load(ctx)
+		if err == nil && !ok {
+			cursor = p.opts.Log.LastID()
+			err = p.opts.Cursor.Store(ctx, cursor)
+		}
+	}
 	if err != nil {
 		close(p.done)
 		close(p.flushed)
+		p.m.unregister()
 		return fmt.Errorf("mqtt: read cursor: %w", err)
 	}
 	p.cursor.Store(cursor)
@@ -184,6 +197,7 @@ func (p *Publisher) Stop(ctx context.Context) error {
 	if !p.started.Load() {
 		return nil
 	}
+	defer p.unregisterOnce.Do(p.m.unregister)
 	p.stopOnce.Do(func() { close(p.stop) })
 	for _, ch := range []chan struct{}{p.done, p.flushed} {
 		select {
@@ -260,17 +274,20 @@ func (p *Publisher) flush(ctx context.Context) error {
 	if c == p.persisted.Load() && len(cams) == 0 {
 		return nil
 	}
-	err := p.opts.Log.Update(ctx, func(tx *eventlog.Tx) error {
-		if err := tx.Set(cursorKey, binary.BigEndian.AppendUint64(nil, c)); err != nil {
-			return err
-		}
-		for _, id := range cams {
-			if err := tx.Set(append(bytes.Clone(cameraKeyPrefix), id...), nil); err != nil {
-				return err
+	var err error
+	if p.opts.Cursor != nil && c != p.persisted.Load() {
+		err = p.opts.Cursor.Store(ctx, c)
+	}
+	if err == nil {
+		err = p.opts.Log.Update(ctx, func(tx *eventlog.Tx) error {
+			if p.opts.Cursor == nil {
+				if err := tx.Set(cursorKey, binary.BigEndian.AppendUint64(nil, c)); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return p.setCamerasTx(tx, cams)
+		})
+	}
 	if err != nil {
 		p.mu.Lock()
 		p.mu.newCams = append(cams, p.mu.newCams...)
@@ -279,6 +296,16 @@ func (p *Publisher) flush(ctx context.Context) error {
 		return err
 	}
 	p.persisted.Store(c)
+	return nil
+}
+
+// setCamerasTx records the cameras first seen in tx.
+func (p *Publisher) setCamerasTx(tx *eventlog.Tx, cams []string) error {
+	for _, id := range cams {
+		if err := tx.Set(append(bytes.Clone(cameraKeyPrefix), id...), nil); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -25,6 +25,10 @@
 // those events are delivered again after the restart: delivery is at
 // least once, never at most once. Receivers de-duplicate on webhook-id.
 //
+// In cluster mode (Options.Shared) the subscriptions and cursors live in
+// a JetStream key-value bucket shared by every node instead, and only the
+// lease holder delivers (Manager.Deliver): see shared.go.
+//
 // The secret is stored because every delivery is signed with it. It is
 // returned by the API only when the webhook is created and when its
 // secret is rotated, and it is never logged.

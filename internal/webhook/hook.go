@@ -64,6 +64,10 @@ type hook struct {
 	wakeCh chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
+	// rctx is the context of the delivery goroutine: ctx on one node; in
+	// cluster mode a child of ctx that also ends with the lease term
+	// (Manager.Deliver). Written only before the goroutine starts.
+	rctx context.Context
 
 	mu struct {
 		sync.Mutex
@@ -86,6 +90,10 @@ type hook struct {
 		// recDirty: the subscription (skipped) changed since written.
 		recDirty bool
 		deleted  bool
+		// Cluster mode (shared.go): the key-value revisions of the
+		// subscription and the cursor last applied, the cursor's replay
+		// epoch and the subscription's enable generation.
+		rrev, crev, epoch, recGen uint64
 	}
 }
 
@@ -133,6 +141,8 @@ func newHook(m *Manager, id string, rec record, cursor uint64) (*hook, error) {
 	h.mu.cursor, h.mu.persisted = cursor, cursor
 	h.mu.skipped = rec.Skipped
 	h.ctx, h.cancel = context.WithCancel(m.ctx)
+	h.rctx = h.ctx
+	h.mu.recGen = rec.Gen
 	return h, nil
 }
 
@@ -141,7 +151,7 @@ func (h *hook) recordLocked() record {
 	return record{
 		V: recordVersion, URL: h.url, Types: h.typeNames, Sources: h.sourceNames,
 		ListMatch: h.listMatch, PersonName: h.personName, Description: h.description, Secret: h.mu.secret,
-		State: h.mu.state, CreatedMs: h.createdMs, Skipped: h.mu.skipped,
+		State: h.mu.state, CreatedMs: h.createdMs, Skipped: h.mu.skipped, Gen: h.mu.recGen,
 	}
 }
 
@@ -232,7 +242,7 @@ func (h *hook) run() {
 	// follow is the chain node whose last id is the cursor, while the
 	// webhook reads from memory; nil while it reads the store.
 	var follow *node
-	for h.ctx.Err() == nil {
+	for h.rctx.Err() == nil {
 		// The tick is taken before the watermark and the chain are read:
 		// a batch that commits after the read closes this tick.
 		tick := *h.m.tick.Load()
@@ -284,7 +294,7 @@ func (h *hook) run() {
 		}
 		chunk, scanned, err := h.fetch(cursor+1, st.Last)
 		if err != nil {
-			if logErr && h.ctx.Err() == nil {
+			if logErr && h.rctx.Err() == nil {
 				h.m.logger.Error("webhook: read the log", "webhook", h.id, "err", err)
 				logErr = false
 			}
@@ -341,7 +351,7 @@ func (h *hook) wait(tick chan struct{}) {
 	select {
 	case <-tick:
 	case <-h.wakeCh:
-	case <-h.ctx.Done():
+	case <-h.rctx.Done():
 	}
 }
 
@@ -353,7 +363,7 @@ func (h *hook) sleep(d time.Duration) bool {
 	case <-t.C:
 		return true
 	case <-h.wakeCh:
-	case <-h.ctx.Done():
+	case <-h.rctx.Done():
 	}
 	return false
 }
@@ -518,12 +528,12 @@ func (h *hook) deliver(d *delivery, gen uint64) bool {
 		case h.m.sem <- struct{}{}:
 		case <-h.wakeCh:
 			return false
-		case <-h.ctx.Done():
+		case <-h.rctx.Done():
 			return false
 		}
 		res := h.attempt(d)
 		<-h.m.sem
-		if h.ctx.Err() != nil {
+		if h.rctx.Err() != nil {
 			return false // cancelled: not the receiver's failure
 		}
 		h.m.m.deliveries.WithLabelValues(h.id, res.outcome).Inc()
@@ -583,7 +593,7 @@ func (h *hook) attempt(d *delivery) result {
 	h.mu.Unlock()
 	now := h.m.opts.Now()
 	ts := now.Unix()
-	ctx, cancel := context.WithTimeout(h.ctx, h.m.opts.Timeout)
+	ctx, cancel := context.WithTimeout(h.rctx, h.m.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(d.body))
 	if err != nil {

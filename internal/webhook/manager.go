@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/securevision/events/eventlog"
@@ -83,6 +84,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Shared, in cluster mode, is the key-value bucket that holds every
+	// node's webhooks and cursors (package lease's state bucket): the
+	// subscriptions and cursors live there instead of in Log, and only
+	// Deliver delivers (see shared.go). nil on one node.
+	Shared jetstream.KeyValue
 
 	// lookup resolves host names for the creation-time check; nil is
 	// the system resolver (tests play a changing DNS answer).
@@ -162,6 +168,10 @@ type Manager struct {
 		sync.Mutex
 		hooks  map[string]*hook
 		closed bool
+		// Cluster mode: cursors seen before their subscriptions, and
+		// the lease term delivering (nil: this node does not deliver).
+		pending map[string]pendingCursor
+		term    *term
 	}
 	closeOnce sync.Once
 	closeErr  error
@@ -177,6 +187,7 @@ func New(o Options) (*Manager, error) {
 	o.defaults()
 	m := &Manager{opts: o, policy: policy{allowLoopback: o.AllowLoopback}, logger: o.Logger}
 	m.mu.hooks = map[string]*hook{}
+	m.mu.pending = map[string]pendingCursor{}
 	m.sem = make(chan struct{}, o.MaxConcurrency)
 	m.client = newClient(m.policy, o.MaxConcurrency)
 	ch := make(chan struct{})
@@ -184,6 +195,9 @@ func New(o Options) (*Manager, error) {
 	m.tail.Store(&node{last: o.Log.LastID()})
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
+	if o.Shared != nil {
+		return m.newShared()
+	}
 	stored, bad, err := load(o.Log)
 	if err != nil {
 		return nil, err
@@ -385,6 +399,18 @@ func (m *Manager) create(req createRequest) (status, error) {
 	case n >= m.opts.MaxWebhooks:
 		return status{}, errTooMany
 	}
+	if m.opts.Shared != nil {
+		if err := m.createShared(id, &rec, cursor); err != nil {
+			return status{}, err
+		}
+		if h = m.get(id); h == nil {
+			return status{}, errClosed
+		}
+		m.logger.Info("webhook created", "webhook", id, "url", redactURL(rec.URL), "cursor", cursor)
+		st := h.status(m.opts.Log.LastID())
+		st.secret = secret
+		return st, nil
+	}
 	err = m.opts.Log.Update(m.ctx, func(tx *eventlog.Tx) error { return writeHook(tx, id, &rec, cursor) })
 	if err != nil {
 		return status{}, fmt.Errorf("webhook: store: %w", err)
@@ -413,6 +439,13 @@ func (m *Manager) remove(id string) error {
 	h := m.get(id)
 	if h == nil {
 		return errNotFound
+	}
+	if m.opts.Shared != nil {
+		if err := m.removeShared(id); err != nil {
+			return err
+		}
+		m.logger.Info("webhook deleted", "webhook", id)
+		return nil
 	}
 	if err := m.opts.Log.Update(m.ctx, func(tx *eventlog.Tx) error { return deleteHook(tx, id) }); err != nil {
 		return fmt.Errorf("webhook: store: %w", err)
@@ -457,6 +490,16 @@ func (m *Manager) change(id string, wake bool, fn func(h *hook) error) (status, 
 // replay moves webhook id's cursor to after (clamped up to just below the
 // oldest retained event: those below are gone, not missed).
 func (m *Manager) replay(id string, after uint64) (status, error) {
+	if m.opts.Shared != nil {
+		st := m.opts.Log.State()
+		if after > st.Last {
+			return status{}, fmt.Errorf("%w (%d)", errFuture, st.Last)
+		}
+		if st.First > 0 && after < st.First-1 {
+			after = st.First - 1
+		}
+		return m.sharedStatus(id, m.replayShared(id, after))
+	}
 	return m.change(id, true, func(h *hook) error {
 		st := m.opts.Log.State()
 		if after > st.Last {
@@ -473,6 +516,15 @@ func (m *Manager) replay(id string, after uint64) (status, error) {
 
 // enable makes a webhook active again, retrying at once.
 func (m *Manager) enable(id string) (status, error) {
+	if m.opts.Shared != nil {
+		ctx, cancel := context.WithTimeout(m.ctx, sharedOpTimeout)
+		defer cancel()
+		return m.sharedStatus(id, m.changeShared(ctx, id, func(rec *record) error {
+			rec.State = stateActive
+			rec.Gen++
+			return nil
+		}))
+	}
 	return m.change(id, true, func(h *hook) error {
 		h.mu.state = stateActive
 		h.resetLocked()
@@ -486,10 +538,20 @@ func (m *Manager) rotate(id string) (status, error) {
 	if err != nil {
 		return status{}, err
 	}
-	st, err := m.change(id, false, func(h *hook) error {
-		h.mu.secret, h.mu.key = secret, key
-		return nil
-	})
+	var st status
+	if m.opts.Shared != nil {
+		ctx, cancel := context.WithTimeout(m.ctx, sharedOpTimeout)
+		defer cancel()
+		st, err = m.sharedStatus(id, m.changeShared(ctx, id, func(rec *record) error {
+			rec.Secret = secret
+			return nil
+		}))
+	} else {
+		st, err = m.change(id, false, func(h *hook) error {
+			h.mu.secret, h.mu.key = secret, key
+			return nil
+		})
+	}
 	if err == nil {
 		st.secret = secret
 		m.logger.Info("webhook secret rotated", "webhook", id)
@@ -504,6 +566,24 @@ func (m *Manager) disable(h *hook, gen uint64, why string) {
 	h.mu.Lock()
 	if h.mu.gen != gen || h.mu.deleted {
 		h.mu.Unlock()
+		return
+	}
+	if m.opts.Shared != nil {
+		// Stopped here at once, and everywhere once written.
+		h.mu.state = stateDisabled
+		h.mu.backoff, h.mu.retryAt = 0, time.Time{}
+		h.mu.Unlock()
+		ctx, cancel := context.WithTimeout(m.ctx, sharedOpTimeout)
+		defer cancel()
+		err := m.changeShared(ctx, h.id, func(rec *record) error {
+			rec.State = stateDisabled
+			return nil
+		})
+		if err != nil {
+			m.logger.Error("webhook: store the disabled state", "webhook", h.id, "err", err)
+			return
+		}
+		m.logger.Warn("webhook disabled: the receiver answered 410 Gone", "webhook", h.id, "url", redactURL(h.url), "detail", why)
 		return
 	}
 	h.mu.state = stateDisabled
@@ -541,6 +621,9 @@ func (m *Manager) flusher() {
 func (m *Manager) flush(ctx context.Context) error {
 	m.persistMu.Lock()
 	defer m.persistMu.Unlock()
+	if m.opts.Shared != nil {
+		return m.flushShared(ctx)
+	}
 	type moved struct {
 		h      *hook
 		cursor uint64

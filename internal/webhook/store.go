@@ -42,6 +42,9 @@ type record struct {
 	// Skipped counts the ids retention deleted before this webhook
 	// reached them.
 	Skipped uint64 `json:"skipped,omitempty"`
+	// Gen counts the enables in cluster mode: a higher one makes the
+	// delivering node retry at once (shared.go).
+	Gen uint64 `json:"gen,omitempty"`
 }
 
 // Webhook states.
