@@ -29,8 +29,16 @@ type plateSearch struct {
 }
 
 // notePlates queues the plates a durable batch adds (commit goroutine).
+// Until a search builds the index there is nothing to queue, and the batch
+// is not read: a build that starts later reads the batch from the store.
 func (v *View) notePlates(b eventlog.Batch) {
 	ps := &v.plates
+	ps.mu.Lock()
+	active := ps.mu.idx != nil || ps.mu.building
+	ps.mu.Unlock()
+	if !active {
+		return
+	}
 	var names []string
 	for i := range b.Entries {
 		e := &b.Entries[i]

@@ -11,7 +11,8 @@
 // window of idempotency.Window) holds two kinds of messages, on the
 // subjects
 //
-//	securevision.<stream>.e.<type>    an event (type: face_match, plate_read)
+//	securevision.<stream>.e.<type>    an event (type: its type's name, a
+//	                                  detection or an operator's action)
 //	securevision.<stream>.r           a retention marker
 //
 // An event's id is its stream sequence. Sequences that hold no event

@@ -41,9 +41,12 @@
 //     appends among them finish (they commit, or fail and say so).
 //  2. wsfanout.Hub.Shutdown: streams get close 1001; a client resumes with
 //     after=<last id it saw>.
-//  3. the background producers stop (vision pipeline, watchlist reloader,
-//     retention).
-//  4. Core.Close: the log refuses new appends, its writer commits what is
+//  3. the background producers stop (vision pipeline, watchlist and
+//     gallery reloaders, retention, in cluster mode the integrations'
+//     lease).
+//  4. the log's readers stop: the MQTT publisher waits for its PUBACKs
+//     and writes its cursor, the webhook deliveries write theirs.
+//  5. Core.Close: the log refuses new appends, its writer commits what is
 //     queued, the syncer delivers those last batches through the bus, and
 //     Pebble closes. Every acknowledged append was in the WAL already.
 //
