@@ -79,7 +79,7 @@ deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps installs Debian packages: run it as root (sudo make deps)"; exit 1; fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS)
-	@# nats-server, for make cluster-demo (the tests run it in-process).
+	@# nats-server on the PATH, for running a cluster by hand (make cluster-demo and the tests build their own from the version go.mod pins).
 	$(GO) install github.com/nats-io/nats-server/v2@v2.15.2
 	@# axios, for the original service's JavaScript client (httpd's seed-client test).
 	if command -v npm >/dev/null; then npm ci --prefix httpd/testdata/seed --no-audit --no-fund; \
