@@ -68,6 +68,48 @@ type identities struct {
 	// entries, so that reads skip the lookup while there are none.
 	member  sync.Map
 	members atomic.Int64
+	// maybe is a bit per id, set for every id that has been corrected
+	// (never cleared: a bit without a member only costs a map miss). Reads
+	// test it first, a few nanoseconds, and look the map up for the few
+	// ids it marks. It grows by copying, under growMu, and is swapped in
+	// whole: readers load it once per lookup. One goroutine marks at a
+	// time (Attach, then the commit goroutine).
+	maybe  atomic.Pointer[[]atomic.Uint64]
+	growMu sync.Mutex
+}
+
+// mark sets id's bit in maybe, growing it as needed.
+func (ids *identities) mark(id uint64) {
+	w := id / 64
+	p := ids.maybe.Load()
+	if p == nil || w >= uint64(len(*p)) {
+		ids.growMu.Lock()
+		if p = ids.maybe.Load(); p == nil || w >= uint64(len(*p)) {
+			n := max(w+1, 2*uint64(len(deref(p))))
+			grown := make([]atomic.Uint64, n)
+			for i := range deref(p) {
+				grown[i].Store((*p)[i].Load())
+			}
+			ids.maybe.Store(&grown)
+			p = &grown
+		}
+		ids.growMu.Unlock()
+	}
+	(*p)[w].Or(1 << (id % 64))
+}
+
+func deref(p *[]atomic.Uint64) []atomic.Uint64 {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// marked reports whether id may be corrected.
+func (ids *identities) marked(id uint64) bool {
+	p := ids.maybe.Load()
+	w := id / 64
+	return p != nil && w < uint64(len(*p)) && (*p)[w].Load()&(1<<(id%64)) != 0
 }
 
 type histEntry struct{ k0, v0, end int }
@@ -363,8 +405,10 @@ func (v *View) committedIdentities(b eventlog.Batch) {
 // it, so a corrected event reads the same on each.
 func (v *View) Decorate(dst []byte, id uint64, js []byte) []byte {
 	var m []byte
-	if x, ok := v.ids.member.Load(id); ok {
-		m = x.([]byte)
+	if v.ids.marked(id) {
+		if x, ok := v.ids.member.Load(id); ok {
+			m = x.([]byte)
+		}
 	}
 	if m == nil || len(js) == 0 || js[len(js)-1] != '}' {
 		return append(dst, js...)
@@ -397,6 +441,7 @@ func (v *View) forgetCorrections(targets []uint64) {
 
 // setMember publishes id's newest correction member to readers.
 func (ids *identities) setMember(id uint64, m []byte) {
+	ids.mark(id) // before the member: a reader that sees it finds the bit
 	if _, loaded := ids.member.Swap(id, m); !loaded {
 		ids.members.Add(1)
 	}
