@@ -97,6 +97,12 @@ const seedEvents = `[{"type":"face_match","frame_source_id":"camera_front_door",
 // TestSeedPythonWebSocketClient runs the original service's Python
 // websockets client (testdata/ws_client.py) unchanged against the real
 // server, through shutdown (close 1001).
+// clientWait bounds how long a seed client may stay silent: a Python
+// interpreter importing websockets on a loaded two-core machine (CI runs
+// every package's tests at once) has taken more than 10 s to print its
+// first line.
+const clientWait = 60 * time.Second
+
 func TestSeedPythonWebSocketClient(t *testing.T) {
 	py := "/usr/bin/python3"
 	if exec.Command(py, "-c", "import websockets").Run() != nil {
@@ -129,8 +135,8 @@ func TestSeedPythonWebSocketClient(t *testing.T) {
 				t.Fatal("client exited early")
 			}
 			return l
-		case <-time.After(10 * time.Second):
-			t.Fatal("client printed nothing for 10 s")
+		case <-time.After(clientWait):
+			t.Fatalf("client printed nothing for %s", clientWait)
 		}
 		return ""
 	}
